@@ -1,0 +1,154 @@
+#include "lstm_kernel.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "../gates.h"
+#include "gemm.h"
+
+namespace fastlstm::cpu {
+namespace {
+
+// Rows per parallel chunk: a chunk should carry enough gate math (~4k units) to pay for waking a thread.
+int64_t row_grain(int64_t hidden_size) { return std::max<int64_t>(1, 4096 / std::max<int64_t>(1, hidden_size)); }
+
+template <typename scalar_t>
+Peephole<scalar_t> peephole_at(const scalar_t* w_peephole, int64_t hidden_size, int64_t j) {
+  if (w_peephole == nullptr) return {scalar_t(0), scalar_t(0), scalar_t(0)};
+  return {w_peephole[j], w_peephole[hidden_size + j], w_peephole[2 * hidden_size + j]};
+}
+
+}  // namespace
+
+template <typename scalar_t>
+void lstm_forward(const LstmParams<scalar_t>& p) {
+  const int64_t T = p.seq_len, B = p.batch, I = p.input_size, H = p.hidden_size, G = 4 * H;
+  const int64_t ws_width = p.training ? kWorkspaceWidth * H : kWorkspaceGates * H;
+
+  // Input projection for every step at once: workspace[t, b, :4H] = x[t, b] . w_ih^T + bias.
+  for (int64_t row = 0; row < T * B; ++row) {
+    scalar_t* pre = p.workspace + row * ws_width;
+    if (p.bias != nullptr) {
+      std::memcpy(pre, p.bias, G * sizeof(scalar_t));
+    } else {
+      std::fill(pre, pre + G, scalar_t(0));
+    }
+  }
+  gemm<scalar_t>(false, true, T * B, G, I, 1, p.x, I, p.w_ih, I, 1, p.workspace, ws_width);
+
+  std::memcpy(p.h_n, p.h0, B * H * sizeof(scalar_t));
+  std::memcpy(p.c_n, p.c0, B * H * sizeof(scalar_t));
+
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t rows = p.rows_at(t);
+    scalar_t* pre_t = p.workspace + t * B * ws_width;
+    // Recurrent projection of the rows still running; h_n holds h_{t-1}.
+    gemm<scalar_t>(false, true, rows, G, H, 1, p.h_n, H, p.w_hh, H, 1, pre_t, ws_width);
+
+    at::parallel_for(0, rows, row_grain(H), [&](int64_t row_begin, int64_t row_end) {
+      for (int64_t b = row_begin; b < row_end; ++b) {
+        scalar_t* pre = pre_t + b * ws_width;
+        scalar_t* h = p.h_n + b * H;
+        scalar_t* c = p.c_n + b * H;
+        scalar_t* out = p.output ? p.output + (t * B + b) * H : nullptr;
+        for (int64_t j = 0; j < H; ++j) {
+          const auto r = gates_forward<scalar_t>(pre[j], pre[H + j], pre[2 * H + j], pre[3 * H + j], c[j],
+                                                 peephole_at(p.w_peephole, H, j), p.forget_bias, p.cell_clip);
+          if (p.training) {
+            pre[j] = r.i;
+            pre[H + j] = r.f;
+            pre[2 * H + j] = r.g;
+            pre[3 * H + j] = r.o;
+            pre[G + j] = r.c;
+          }
+          c[j] = r.c;
+          h[j] = r.h;
+          if (out) out[j] = r.h;
+        }
+      }
+    });
+    if (p.output != nullptr && rows < B) {
+      std::fill(p.output + (t * B + rows) * H, p.output + (t + 1) * B * H, scalar_t(0));
+    }
+  }
+}
+
+template <typename scalar_t>
+void lstm_backward(const LstmParams<scalar_t>& p) {
+  const int64_t T = p.seq_len, B = p.batch, I = p.input_size, H = p.hidden_size, G = 4 * H;
+  const int64_t ws_width = kWorkspaceWidth * H;
+
+  // grad_h0 / grad_c0 carry the running gradient of h and c; rows not yet started hold the final-state gradient.
+  if (p.grad_h_n != nullptr) {
+    std::memcpy(p.grad_h0, p.grad_h_n, B * H * sizeof(scalar_t));
+  } else {
+    std::fill(p.grad_h0, p.grad_h0 + B * H, scalar_t(0));
+  }
+  if (p.grad_c_n != nullptr) {
+    std::memcpy(p.grad_c0, p.grad_c_n, B * H * sizeof(scalar_t));
+  } else {
+    std::fill(p.grad_c0, p.grad_c0 + B * H, scalar_t(0));
+  }
+
+  for (int64_t t = T - 1; t >= 0; --t) {
+    const int64_t rows = p.rows_at(t);
+    const scalar_t* ws_t = p.saved_workspace + t * B * ws_width;
+    scalar_t* grad_pre_t = p.grad_pre + t * B * G;
+    at::parallel_for(0, rows, row_grain(H), [&](int64_t row_begin, int64_t row_end) {
+      for (int64_t b = row_begin; b < row_end; ++b) {
+        const scalar_t* gates = ws_t + b * ws_width;
+        const scalar_t* c_prev = t > 0 ? p.saved_workspace + ((t - 1) * B + b) * ws_width + G : p.c0 + b * H;
+        const scalar_t* grad_out = p.grad_output ? p.grad_output + (t * B + b) * H : nullptr;
+        scalar_t* dh = p.grad_h0 + b * H;
+        scalar_t* dc = p.grad_c0 + b * H;
+        scalar_t* d_pre = grad_pre_t + b * G;
+        for (int64_t j = 0; j < H; ++j) {
+          const scalar_t d_h = dh[j] + (grad_out ? grad_out[j] : scalar_t(0));
+          const auto r = gates_backward<scalar_t>(gates[j], gates[H + j], gates[2 * H + j], gates[3 * H + j],
+                                                  gates[G + j], c_prev[j], d_h, dc[j],
+                                                  peephole_at(p.w_peephole, H, j), p.cell_clip);
+          d_pre[j] = r.d_pre_i;
+          d_pre[H + j] = r.d_pre_f;
+          d_pre[2 * H + j] = r.d_pre_g;
+          d_pre[3 * H + j] = r.d_pre_o;
+          dc[j] = r.d_c_prev;
+        }
+      }
+    });
+    std::fill(grad_pre_t + rows * G, grad_pre_t + B * G, scalar_t(0));
+    // dh_{t-1} = d_pre_t . w_hh for the running rows (the output gradient of t-1 is added when t-1 is processed).
+    gemm<scalar_t>(false, false, rows, H, G, 1, grad_pre_t, G, p.w_hh, H, 0, p.grad_h0, H);
+  }
+
+  // Weight and input gradients as big GEMMs over all steps.
+  gemm<scalar_t>(false, false, T * B, I, G, 1, p.grad_pre, G, p.w_ih, I, 0, p.grad_x, I);
+  gemm<scalar_t>(true, false, G, I, T * B, 1, p.grad_pre, G, p.x, I, 0, p.grad_w_ih, I);
+  gemm<scalar_t>(true, false, G, H, B, 1, p.grad_pre, G, p.h0, H, 0, p.grad_w_hh, H);
+  gemm<scalar_t>(true, false, G, H, (T - 1) * B, 1, p.grad_pre + B * G, G, p.saved_output, H, 1, p.grad_w_hh, H);
+
+  std::fill(p.grad_bias, p.grad_bias + G, scalar_t(0));
+  if (p.grad_w_peephole != nullptr) std::fill(p.grad_w_peephole, p.grad_w_peephole + 3 * H, scalar_t(0));
+  for (int64_t t = 0; t < T; ++t) {
+    for (int64_t b = 0; b < p.rows_at(t); ++b) {
+      const scalar_t* d_pre = p.grad_pre + (t * B + b) * G;
+      for (int64_t k = 0; k < G; ++k) p.grad_bias[k] += d_pre[k];
+      if (p.grad_w_peephole == nullptr) continue;
+      const scalar_t* c_prev = t > 0 ? p.saved_workspace + ((t - 1) * B + b) * ws_width + G : p.c0 + b * H;
+      const scalar_t* c = p.saved_workspace + (t * B + b) * ws_width + G;
+      for (int64_t j = 0; j < H; ++j) {
+        p.grad_w_peephole[j] += d_pre[j] * c_prev[j];
+        p.grad_w_peephole[H + j] += d_pre[H + j] * c_prev[j];
+        p.grad_w_peephole[2 * H + j] += d_pre[3 * H + j] * c[j];
+      }
+    }
+  }
+}
+
+template void lstm_forward<float>(const LstmParams<float>&);
+template void lstm_forward<double>(const LstmParams<double>&);
+template void lstm_backward<float>(const LstmParams<float>&);
+template void lstm_backward<double>(const LstmParams<double>&);
+
+}  // namespace fastlstm::cpu

@@ -1,0 +1,30 @@
+// CPU kernels of every fastlstm op.
+#include <torch/library.h>
+
+#include "../lstm_op_driver.h"
+#include "lstm_kernel.h"
+
+namespace fastlstm {
+namespace {
+
+struct CpuKernels {
+  template <typename scalar_t>
+  static void forward(const LstmParams<scalar_t>& p) {
+    cpu::lstm_forward(p);
+  }
+  template <typename scalar_t>
+  static void backward(const LstmParams<scalar_t>& p) {
+    cpu::lstm_backward(p);
+  }
+};
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(fastlstm, CPU, m) {
+  m.impl("forward", &forward_op<CpuKernels>);
+  m.impl("backward", &backward_op<CpuKernels>);
+  m.impl("cell_forward", &cell_forward_op<CpuKernels>);
+  m.impl("cell_backward", &cell_backward_op<CpuKernels>);
+}
+
+}  // namespace fastlstm

@@ -1,0 +1,31 @@
+// Validation at the op boundary: every message names the op, what was expected and what came.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <optional>
+#include <string>
+
+namespace fastlstm {
+
+// Sizes read off validated inputs.
+struct LstmSizes {
+  int64_t seq_len, batch, input_size, hidden_size;
+};
+
+// x is [T, B, I] for the sequence ops and [B, I] for the single-step ops (then seq_len is 1).
+LstmSizes check_lstm_inputs(const char* op, bool single_step, const at::Tensor& x, const at::Tensor& h0,
+                            const at::Tensor& c0, const at::Tensor& w_ih, const at::Tensor& w_hh,
+                            const std::optional<at::Tensor>& b_ih, const std::optional<at::Tensor>& b_hh,
+                            const std::optional<at::Tensor>& w_peephole);
+
+// sequence_lengths: 1-D integer [B], every value in [0, T]. Returns it as int64 on the CPU.
+at::Tensor check_sequence_lengths(const char* op, const at::Tensor& lengths, const LstmSizes& sizes);
+
+// A gradient, when given, must have the shape of the forward output it belongs to.
+void check_grad(const char* op, const char* name, const std::optional<at::Tensor>& grad, at::IntArrayRef shape,
+                const at::Tensor& like);
+
+void check_workspace(const char* op, const at::Tensor& workspace, at::IntArrayRef shape, const at::Tensor& like);
+
+}  // namespace fastlstm

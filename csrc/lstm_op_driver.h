@@ -1,0 +1,202 @@
+// The ops' bodies, the same on every device: validate, make dense, order rows by length, allocate, fill the params
+// struct, run the device's kernel, restore the caller's row order. `Kernels` supplies
+//   template <typename scalar_t> static void forward(const LstmParams<scalar_t>&);
+//   template <typename scalar_t> static void backward(const LstmParams<scalar_t>&);
+#pragma once
+
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+
+#include <optional>
+#include <tuple>
+
+#include "input_checks.h"
+#include "lstm_params.h"
+#include "row_order.h"
+
+namespace fastlstm {
+
+using OptTensor = std::optional<at::Tensor>;
+using ForwardResult = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
+using CellForwardResult = std::tuple<at::Tensor, at::Tensor, at::Tensor>;
+using BackwardResult = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
+
+namespace detail {
+
+inline OptTensor dense(const OptTensor& t) { return t ? OptTensor(t->contiguous()) : std::nullopt; }
+
+template <typename scalar_t>
+const scalar_t* data_or_null(const OptTensor& t) {
+  return t ? t->const_data_ptr<scalar_t>() : nullptr;
+}
+
+// The kernels add one bias: b_ih + b_hh, or whichever exists.
+inline OptTensor combined_bias(const OptTensor& b_ih, const OptTensor& b_hh) {
+  if (b_ih && b_hh) return *b_ih + *b_hh;
+  return dense(b_ih ? b_ih : b_hh);
+}
+
+// x is [T, B, I]; with output == false (single step) no output tensor is written.
+template <typename Kernels>
+ForwardResult run_forward(const LstmSizes& s, const RowOrder& order, const at::Tensor& x, const at::Tensor& h0,
+                          const at::Tensor& c0, const at::Tensor& w_ih, const at::Tensor& w_hh, const OptTensor& bias,
+                          const OptTensor& w_peephole, double forget_bias, double cell_clip, bool training,
+                          bool with_output) {
+  const int64_t T = s.seq_len, B = s.batch, H = s.hidden_size;
+  const at::Tensor output = with_output ? at::empty({T, B, H}, x.options()) : at::Tensor();
+  const at::Tensor h_n = at::empty({B, H}, x.options());
+  const at::Tensor c_n = at::empty({B, H}, x.options());
+  const at::Tensor workspace =
+      at::empty({T, B, (training ? kWorkspaceWidth : kWorkspaceGates) * H}, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fastlstm::forward", [&] {
+    LstmParams<scalar_t> p;
+    p.seq_len = T;
+    p.batch = B;
+    p.input_size = s.input_size;
+    p.hidden_size = H;
+    p.active_rows = order.active_rows();
+    p.forget_bias = static_cast<scalar_t>(forget_bias);
+    p.cell_clip = static_cast<scalar_t>(cell_clip);
+    p.x = x.const_data_ptr<scalar_t>();
+    p.h0 = h0.const_data_ptr<scalar_t>();
+    p.c0 = c0.const_data_ptr<scalar_t>();
+    p.w_ih = w_ih.const_data_ptr<scalar_t>();
+    p.w_hh = w_hh.const_data_ptr<scalar_t>();
+    p.bias = data_or_null<scalar_t>(bias);
+    p.w_peephole = data_or_null<scalar_t>(w_peephole);
+    p.output = with_output ? output.mutable_data_ptr<scalar_t>() : nullptr;
+    p.h_n = h_n.mutable_data_ptr<scalar_t>();
+    p.c_n = c_n.mutable_data_ptr<scalar_t>();
+    p.workspace = workspace.mutable_data_ptr<scalar_t>();
+    p.training = training;
+    Kernels::template forward<scalar_t>(p);
+  });
+  return {output, h_n, c_n, training ? workspace : at::empty({0}, x.options())};
+}
+
+template <typename Kernels>
+BackwardResult run_backward(const LstmSizes& s, const RowOrder& order, const OptTensor& grad_output,
+                            const OptTensor& grad_h_n, const OptTensor& grad_c_n, const at::Tensor& x,
+                            const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& w_ih,
+                            const at::Tensor& w_hh, const OptTensor& w_peephole, const at::Tensor& output,
+                            const at::Tensor& workspace, double cell_clip) {
+  const int64_t T = s.seq_len, B = s.batch, I = s.input_size, H = s.hidden_size;
+  const auto options = x.options();
+  const at::Tensor grad_pre = at::empty({T, B, 4 * H}, options);
+  const at::Tensor grad_x = at::empty({T, B, I}, options);
+  const at::Tensor grad_h0 = at::empty({B, H}, options);
+  const at::Tensor grad_c0 = at::empty({B, H}, options);
+  const at::Tensor grad_w_ih = at::empty({4 * H, I}, options);
+  const at::Tensor grad_w_hh = at::empty({4 * H, H}, options);
+  const at::Tensor grad_bias = at::empty({4 * H}, options);
+  const at::Tensor grad_w_peephole = at::empty({w_peephole ? 3 : 0, w_peephole ? H : 0}, options);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fastlstm::backward", [&] {
+    LstmParams<scalar_t> p;
+    p.seq_len = T;
+    p.batch = B;
+    p.input_size = I;
+    p.hidden_size = H;
+    p.active_rows = order.active_rows();
+    p.cell_clip = static_cast<scalar_t>(cell_clip);
+    p.x = x.const_data_ptr<scalar_t>();
+    p.h0 = h0.const_data_ptr<scalar_t>();
+    p.c0 = c0.const_data_ptr<scalar_t>();
+    p.w_ih = w_ih.const_data_ptr<scalar_t>();
+    p.w_hh = w_hh.const_data_ptr<scalar_t>();
+    p.w_peephole = data_or_null<scalar_t>(w_peephole);
+    p.grad_output = data_or_null<scalar_t>(grad_output);
+    p.grad_h_n = data_or_null<scalar_t>(grad_h_n);
+    p.grad_c_n = data_or_null<scalar_t>(grad_c_n);
+    p.saved_output = output.defined() ? output.const_data_ptr<scalar_t>() : nullptr;
+    p.saved_workspace = workspace.const_data_ptr<scalar_t>();
+    p.grad_pre = grad_pre.mutable_data_ptr<scalar_t>();
+    p.grad_x = grad_x.mutable_data_ptr<scalar_t>();
+    p.grad_h0 = grad_h0.mutable_data_ptr<scalar_t>();
+    p.grad_c0 = grad_c0.mutable_data_ptr<scalar_t>();
+    p.grad_w_ih = grad_w_ih.mutable_data_ptr<scalar_t>();
+    p.grad_w_hh = grad_w_hh.mutable_data_ptr<scalar_t>();
+    p.grad_bias = grad_bias.mutable_data_ptr<scalar_t>();
+    p.grad_w_peephole = w_peephole ? grad_w_peephole.mutable_data_ptr<scalar_t>() : nullptr;
+    Kernels::template backward<scalar_t>(p);
+  });
+  return {grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_bias, grad_w_peephole};
+}
+
+}  // namespace detail
+
+template <typename Kernels>
+ForwardResult forward_op(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& w_ih,
+                         const at::Tensor& w_hh, const OptTensor& b_ih, const OptTensor& b_hh,
+                         const OptTensor& w_peephole, const OptTensor& sequence_lengths, double forget_bias,
+                         double cell_clip, bool training) {
+  constexpr const char* op = "fastlstm::forward";
+  const LstmSizes s = check_lstm_inputs(op, false, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole);
+  const RowOrder order(op, sequence_lengths, s);
+  auto [output, h_n, c_n, workspace] = detail::run_forward<Kernels>(
+      s, order, order.to_sorted(x, 1).contiguous(), order.to_sorted(h0, 0).contiguous(),
+      order.to_sorted(c0, 0).contiguous(), w_ih.contiguous(), w_hh.contiguous(), detail::combined_bias(b_ih, b_hh),
+      detail::dense(w_peephole), forget_bias, cell_clip, training, /*with_output=*/true);
+  // The workspace stays in the kernels' row order: backward reorders its other inputs the same way.
+  return {order.to_original(output, 1), order.to_original(h_n, 0), order.to_original(c_n, 0), workspace};
+}
+
+template <typename Kernels>
+BackwardResult backward_op(const OptTensor& grad_output, const OptTensor& grad_h_n, const OptTensor& grad_c_n,
+                           const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& w_ih,
+                           const at::Tensor& w_hh, const OptTensor& w_peephole, const OptTensor& sequence_lengths,
+                           const at::Tensor& output, const at::Tensor& workspace, double cell_clip) {
+  constexpr const char* op = "fastlstm::backward";
+  const LstmSizes s = check_lstm_inputs(op, false, x, h0, c0, w_ih, w_hh, std::nullopt, std::nullopt, w_peephole);
+  const int64_t T = s.seq_len, B = s.batch, H = s.hidden_size;
+  check_grad(op, "grad_output", grad_output, {T, B, H}, x);
+  check_grad(op, "grad_h_n", grad_h_n, {B, H}, x);
+  check_grad(op, "grad_c_n", grad_c_n, {B, H}, x);
+  check_grad(op, "output", output, {T, B, H}, x);
+  check_workspace(op, workspace, {T, B, kWorkspaceWidth * H}, x);
+  const RowOrder order(op, sequence_lengths, s);
+  auto sorted = [&](const OptTensor& t, int64_t dim) -> OptTensor {
+    return t ? OptTensor(order.to_sorted(*t, dim).contiguous()) : std::nullopt;
+  };
+  auto [grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_bias, grad_w_peephole] =
+      detail::run_backward<Kernels>(s, order, sorted(grad_output, 1), sorted(grad_h_n, 0), sorted(grad_c_n, 0),
+                                    *sorted(x, 1), *sorted(h0, 0), *sorted(c0, 0), w_ih.contiguous(),
+                                    w_hh.contiguous(), detail::dense(w_peephole), *sorted(output, 1),
+                                    workspace.contiguous(), cell_clip);
+  return {order.to_original(grad_x, 1), order.to_original(grad_h0, 0), order.to_original(grad_c0, 0),
+          grad_w_ih, grad_w_hh, grad_bias, grad_w_peephole};
+}
+
+template <typename Kernels>
+CellForwardResult cell_forward_op(const at::Tensor& x, const at::Tensor& h, const at::Tensor& c,
+                                  const at::Tensor& w_ih, const at::Tensor& w_hh, const OptTensor& b_ih,
+                                  const OptTensor& b_hh, const OptTensor& w_peephole, double forget_bias,
+                                  double cell_clip, bool training) {
+  constexpr const char* op = "fastlstm::cell_forward";
+  const LstmSizes s = check_lstm_inputs(op, true, x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole);
+  const RowOrder all_rows(op, std::nullopt, s);
+  auto [output, h_new, c_new, workspace] = detail::run_forward<Kernels>(
+      s, all_rows, x.contiguous().unsqueeze(0), h.contiguous(), c.contiguous(), w_ih.contiguous(),
+      w_hh.contiguous(), detail::combined_bias(b_ih, b_hh), detail::dense(w_peephole), forget_bias, cell_clip,
+      training, /*with_output=*/false);
+  return {h_new, c_new, training ? workspace.squeeze(0) : workspace};
+}
+
+template <typename Kernels>
+BackwardResult cell_backward_op(const OptTensor& grad_h_new, const OptTensor& grad_c_new, const at::Tensor& x,
+                                const at::Tensor& h, const at::Tensor& c, const at::Tensor& w_ih,
+                                const at::Tensor& w_hh, const OptTensor& w_peephole, const at::Tensor& workspace,
+                                double cell_clip) {
+  constexpr const char* op = "fastlstm::cell_backward";
+  const LstmSizes s = check_lstm_inputs(op, true, x, h, c, w_ih, w_hh, std::nullopt, std::nullopt, w_peephole);
+  check_grad(op, "grad_h_new", grad_h_new, {s.batch, s.hidden_size}, x);
+  check_grad(op, "grad_c_new", grad_c_new, {s.batch, s.hidden_size}, x);
+  check_workspace(op, workspace, {s.batch, kWorkspaceWidth * s.hidden_size}, x);
+  const RowOrder all_rows(op, std::nullopt, s);
+  auto [grad_x, grad_h, grad_c, grad_w_ih, grad_w_hh, grad_bias, grad_w_peephole] = detail::run_backward<Kernels>(
+      s, all_rows, std::nullopt, detail::dense(grad_h_new), detail::dense(grad_c_new), x.contiguous().unsqueeze(0),
+      h.contiguous(), c.contiguous(), w_ih.contiguous(), w_hh.contiguous(), detail::dense(w_peephole),
+      at::Tensor(), workspace.contiguous().unsqueeze(0), cell_clip);
+  return {grad_x.squeeze(0), grad_h, grad_c, grad_w_ih, grad_w_hh, grad_bias, grad_w_peephole};
+}
+
+}  // namespace fastlstm

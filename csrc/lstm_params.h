@@ -1,0 +1,66 @@
+// The one parameter block every LSTM kernel (CPU and CUDA, forward and backward) takes.
+//
+// Sizes: T = seq_len, B = batch, I = input_size, H = hidden_size, G = 4H (gates i, f, g, o).
+// All tensors are dense row-major (the op boundary makes them contiguous); shapes are listed beside each pointer.
+// Rows of a batch with sequence lengths are sorted by length, longest first, so that the rows still running at step t are
+// the prefix [0, active_rows[t]) and the GEMMs shrink with the batch.
+#pragma once
+
+#include <cstdint>
+
+namespace fastlstm {
+
+// Workspace of one step and row: the 4H activated gates, then the new (clipped) cell state.
+constexpr int64_t kWorkspaceGates = 4;
+constexpr int64_t kWorkspaceWidth = 5;
+
+template <typename scalar_t>
+struct LstmParams {
+  int64_t seq_len = 0;
+  int64_t batch = 0;
+  int64_t input_size = 0;
+  int64_t hidden_size = 0;
+
+  // Rows still running at step t, [T]; nullptr means all B rows run every step.
+  const int64_t* active_rows = nullptr;
+
+  scalar_t forget_bias = 0;
+  scalar_t cell_clip = 0;  // <= 0: no clipping
+
+  // Inputs.
+  const scalar_t* x = nullptr;           // [T, B, I]
+  const scalar_t* h0 = nullptr;          // [B, H]
+  const scalar_t* c0 = nullptr;          // [B, H]
+  const scalar_t* w_ih = nullptr;        // [4H, I]
+  const scalar_t* w_hh = nullptr;        // [4H, H]
+  const scalar_t* bias = nullptr;        // [4H] = b_ih + b_hh, or nullptr
+  const scalar_t* w_peephole = nullptr;  // [3, H] rows (w_ci, w_cf, w_co), or nullptr
+
+  // Forward outputs.
+  scalar_t* output = nullptr;     // [T, B, H]; zero past a row's length; nullptr: not written (single step)
+  scalar_t* h_n = nullptr;        // [B, H]
+  scalar_t* c_n = nullptr;        // [B, H]
+  scalar_t* workspace = nullptr;  // [T, B, 5H] when training (kept for backward), else [T, B, 4H] scratch
+  bool training = false;
+
+  // Backward inputs: gradients arriving at the forward outputs; nullptr means zero.
+  const scalar_t* grad_output = nullptr;  // [T, B, H]
+  const scalar_t* grad_h_n = nullptr;     // [B, H]
+  const scalar_t* grad_c_n = nullptr;     // [B, H]
+  const scalar_t* saved_output = nullptr; // [T, B, H], the forward's output (h of each step)
+  const scalar_t* saved_workspace = nullptr;  // [T, B, 5H]
+
+  // Backward outputs.
+  scalar_t* grad_pre = nullptr;         // [T, B, 4H] scratch: gradient of the gate pre-activations
+  scalar_t* grad_x = nullptr;           // [T, B, I]
+  scalar_t* grad_h0 = nullptr;          // [B, H]
+  scalar_t* grad_c0 = nullptr;          // [B, H]
+  scalar_t* grad_w_ih = nullptr;        // [4H, I]
+  scalar_t* grad_w_hh = nullptr;        // [4H, H]
+  scalar_t* grad_bias = nullptr;        // [4H]
+  scalar_t* grad_w_peephole = nullptr;  // [3, H], or nullptr when there are no peepholes
+
+  int64_t rows_at(int64_t t) const { return active_rows ? active_rows[t] : batch; }
+};
+
+}  // namespace fastlstm

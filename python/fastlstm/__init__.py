@@ -1,0 +1,10 @@
+"""fastlstm: fast and complete LSTMs for PyTorch."""
+
+import torch  # noqa: F401  (torch's libraries must be loaded before fastlstm._C)
+
+from . import functional, reference
+from ._ops import ops
+from .nn import LSTM, LSTMCell
+
+__all__ = ["LSTM", "LSTMCell", "functional", "reference", "ops"]
+__version__ = "0.1.0"

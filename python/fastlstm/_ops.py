@@ -1,0 +1,108 @@
+"""Loads the compiled ops (torch.ops.fastlstm.*) and registers their fake kernels and autograd formulas."""
+
+import torch
+
+from . import _C  # noqa: F401  (importing the library registers the ops with torch)
+
+ops = torch.ops.fastlstm
+
+WORKSPACE_WIDTH = 5  # workspace per step and row: 4H activated gates + the new cell state (csrc/lstm_params.h)
+
+
+def _workspace(x, shape, training):
+    return x.new_empty(shape) if training else x.new_empty((0,))
+
+
+@torch.library.register_fake("fastlstm::forward")
+def _forward_fake(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole, sequence_lengths, forget_bias, cell_clip, training):
+    seq_len, batch, hidden = x.shape[0], x.shape[1], w_hh.shape[1]
+    output = x.new_empty((seq_len, batch, hidden))
+    return output, x.new_empty((batch, hidden)), x.new_empty((batch, hidden)), _workspace(
+        x, (seq_len, batch, WORKSPACE_WIDTH * hidden), training
+    )
+
+
+def _backward_fake_grads(x, h0, c0, w_ih, w_hh, w_peephole):
+    hidden = w_hh.shape[1]
+    peephole_shape = (3, hidden) if w_peephole is not None else (0, 0)
+    return (
+        torch.empty_like(x, memory_format=torch.contiguous_format),
+        h0.new_empty(h0.shape),
+        c0.new_empty(c0.shape),
+        w_ih.new_empty(w_ih.shape),
+        w_hh.new_empty(w_hh.shape),
+        w_hh.new_empty((4 * hidden,)),
+        w_hh.new_empty(peephole_shape),
+    )
+
+
+@torch.library.register_fake("fastlstm::backward")
+def _backward_fake(grad_output, grad_h_n, grad_c_n, x, h0, c0, w_ih, w_hh, w_peephole, sequence_lengths, output,
+                   workspace, cell_clip):
+    return _backward_fake_grads(x, h0, c0, w_ih, w_hh, w_peephole)
+
+
+@torch.library.register_fake("fastlstm::cell_forward")
+def _cell_forward_fake(x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole, forget_bias, cell_clip, training):
+    batch, hidden = x.shape[0], w_hh.shape[1]
+    return x.new_empty((batch, hidden)), x.new_empty((batch, hidden)), _workspace(
+        x, (batch, WORKSPACE_WIDTH * hidden), training
+    )
+
+
+@torch.library.register_fake("fastlstm::cell_backward")
+def _cell_backward_fake(grad_h_new, grad_c_new, x, h, c, w_ih, w_hh, w_peephole, workspace, cell_clip):
+    return _backward_fake_grads(x, h, c, w_ih, w_hh, w_peephole)
+
+
+def _bias_and_peephole_grads(ctx, grad_bias, grad_w_peephole):
+    return (
+        grad_bias if ctx.has_b_ih else None,
+        grad_bias if ctx.has_b_hh else None,
+        grad_w_peephole if ctx.has_peephole else None,
+    )
+
+
+def _remember_optional_inputs(ctx, b_ih, b_hh, w_peephole, cell_clip):
+    ctx.has_b_ih = b_ih is not None
+    ctx.has_b_hh = b_hh is not None
+    ctx.has_peephole = w_peephole is not None
+    ctx.cell_clip = cell_clip
+
+
+def _forward_setup_context(ctx, inputs, output):
+    x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole, sequence_lengths, forget_bias, cell_clip, training = inputs
+    out, _, _, workspace = output
+    _remember_optional_inputs(ctx, b_ih, b_hh, w_peephole, cell_clip)
+    ctx.save_for_backward(x, h0, c0, w_ih, w_hh, w_peephole, sequence_lengths, out, workspace)
+
+
+def _forward_backward(ctx, grad_output, grad_h_n, grad_c_n, grad_workspace):
+    x, h0, c0, w_ih, w_hh, w_peephole, sequence_lengths, out, workspace = ctx.saved_tensors
+    grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_bias, grad_w_peephole = ops.backward(
+        grad_output, grad_h_n, grad_c_n, x, h0, c0, w_ih, w_hh, w_peephole, sequence_lengths, out, workspace,
+        ctx.cell_clip,
+    )
+    return (grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh,
+            *_bias_and_peephole_grads(ctx, grad_bias, grad_w_peephole), None, None, None, None)
+
+
+def _cell_forward_setup_context(ctx, inputs, output):
+    x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole, forget_bias, cell_clip, training = inputs
+    _remember_optional_inputs(ctx, b_ih, b_hh, w_peephole, cell_clip)
+    ctx.save_for_backward(x, h, c, w_ih, w_hh, w_peephole, output[2])
+
+
+def _cell_forward_backward(ctx, grad_h_new, grad_c_new, grad_workspace):
+    x, h, c, w_ih, w_hh, w_peephole, workspace = ctx.saved_tensors
+    grad_x, grad_h, grad_c, grad_w_ih, grad_w_hh, grad_bias, grad_w_peephole = ops.cell_backward(
+        grad_h_new, grad_c_new, x, h, c, w_ih, w_hh, w_peephole, workspace, ctx.cell_clip
+    )
+    return (grad_x, grad_h, grad_c, grad_w_ih, grad_w_hh,
+            *_bias_and_peephole_grads(ctx, grad_bias, grad_w_peephole), None, None, None)
+
+
+torch.library.register_autograd("fastlstm::forward", _forward_backward, setup_context=_forward_setup_context)
+torch.library.register_autograd(
+    "fastlstm::cell_forward", _cell_forward_backward, setup_context=_cell_forward_setup_context
+)

@@ -1,0 +1,303 @@
+"""Drop-in replacements for torch.nn.LSTM and torch.nn.LSTMCell.
+
+Same constructor arguments, parameter names, shapes, registration order and initialisation (so the same seed gives the
+same weights, and a state_dict moves both ways unchanged), same input forms (unbatched, batch_first, PackedSequence)
+and the same errors. Extra keyword: ``backend`` ("auto" | "fused" | "reference", see functional.py); after each call
+``last_backend`` says which one ran.
+
+They are not subclasses of the torch modules on purpose: torch.compile refuses any instance of torch.nn.LSTM.
+"""
+
+import math
+import numbers
+import warnings
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from . import functional
+
+
+def _reverse_within_lengths(x, lengths):
+    """Reverse each row of time-major x [T, B, ...] within its own length; steps past it stay where they are."""
+    if lengths is None:
+        return x.flip(0)
+    steps = torch.arange(x.shape[0], device=x.device).unsqueeze(1)  # [T, 1]
+    row_lengths = lengths.to(x.device).unsqueeze(0)  # [1, B]
+    index = torch.where(steps < row_lengths, row_lengths - 1 - steps, steps)
+    return x.gather(0, index.unsqueeze(-1).expand_as(x))
+
+
+class LSTM(nn.Module):
+    """torch.nn.LSTM on fastlstm's kernels. Shapes and semantics are torch.nn.LSTM's."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+                 bidirectional=False, proj_size=0, device=None, dtype=None, *, backend="auto"):
+        super().__init__()
+        factory_kwargs = {"device": device, "dtype": dtype}
+        if not isinstance(dropout, numbers.Number) or not 0 <= dropout <= 1 or isinstance(dropout, bool):
+            raise ValueError(
+                "dropout should be a number in range [0, 1] representing the probability of an element being zeroed"
+            )
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(
+                "dropout option adds dropout after all but last recurrent layer, so non-zero dropout expects "
+                f"num_layers greater than 1, but got dropout={dropout} and num_layers={num_layers}"
+            )
+        if not isinstance(hidden_size, int):
+            raise TypeError(f"hidden_size should be of type int, got: {type(hidden_size).__name__}")
+        if hidden_size <= 0:
+            raise ValueError("hidden_size must be greater than zero")
+        if num_layers <= 0:
+            raise ValueError("num_layers must be greater than zero")
+        if proj_size < 0:
+            raise ValueError("proj_size should be a positive integer or zero to disable projections")
+        if proj_size >= hidden_size:
+            raise ValueError("proj_size has to be smaller than hidden_size")
+        if backend not in functional.BACKENDS:
+            raise ValueError(f"backend must be one of {functional.BACKENDS}, got {backend!r}")
+
+        self.mode = "LSTM"
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bias = bias
+        self.batch_first = batch_first
+        self.dropout = float(dropout)
+        self.bidirectional = bidirectional
+        self.proj_size = proj_size
+        self.backend = backend
+        self.last_backend = None
+
+        num_directions = 2 if bidirectional else 1
+        real_hidden_size = proj_size if proj_size > 0 else hidden_size
+        gate_size = 4 * hidden_size
+        self._flat_weights_names = []
+        self._all_weights = []
+        for layer in range(num_layers):
+            for direction in range(num_directions):
+                layer_input_size = input_size if layer == 0 else real_hidden_size * num_directions
+                shapes = [("weight_ih", (gate_size, layer_input_size)), ("weight_hh", (gate_size, real_hidden_size))]
+                if bias:
+                    shapes += [("bias_ih", (gate_size,)), ("bias_hh", (gate_size,))]
+                if proj_size > 0:
+                    shapes += [("weight_hr", (proj_size, hidden_size))]
+                suffix = "_reverse" if direction == 1 else ""
+                names = [f"{kind}_l{layer}{suffix}" for kind, _ in shapes]
+                for name, (_, shape) in zip(names, shapes):
+                    setattr(self, name, nn.Parameter(torch.empty(shape, **factory_kwargs)))
+                self._flat_weights_names.extend(names)
+                self._all_weights.append(names)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
+        for weight in self.parameters():
+            nn.init.uniform_(weight, -stdv, stdv)
+
+    def flatten_parameters(self):
+        """Kept for drop-in compatibility: fastlstm's kernels read the parameters where they are."""
+
+    @property
+    def _flat_weights(self):
+        return [getattr(self, name) for name in self._flat_weights_names]
+
+    @property
+    def all_weights(self):
+        return [[getattr(self, name) for name in names] for names in self._all_weights]
+
+    def extra_repr(self):
+        s = "{input_size}, {hidden_size}"
+        if self.proj_size != 0:
+            s += ", proj_size={proj_size}"
+        if self.num_layers != 1:
+            s += ", num_layers={num_layers}"
+        if self.bias is not True:
+            s += ", bias={bias}"
+        if self.batch_first is not False:
+            s += ", batch_first={batch_first}"
+        if self.dropout != 0:
+            s += ", dropout={dropout}"
+        if self.bidirectional is not False:
+            s += ", bidirectional={bidirectional}"
+        if self.backend != "auto":
+            s += ", backend={backend!r}"
+        return s.format(**self.__dict__)
+
+    def _layer_weights(self, layer, direction):
+        """(w_ih, w_hh, b_ih, b_hh, w_hr) of one layer and direction; absent ones are None."""
+        suffix = "_reverse" if direction == 1 else ""
+
+        def get(kind):
+            return getattr(self, f"{kind}_l{layer}{suffix}", None)
+
+        return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh"), get("weight_hr")
+
+    def _check_input(self, input, batch_sizes):
+        weight = self.weight_ih_l0
+        if input.dtype != weight.dtype and not torch._C._is_any_autocast_enabled():
+            raise ValueError(f"input must have the type {weight.dtype}, got type {input.dtype}")
+        expected_input_dim = 2 if batch_sizes is not None else 3
+        if input.dim() != expected_input_dim:
+            raise RuntimeError(f"input must have {expected_input_dim} dimensions, got {input.dim()}")
+        if self.input_size != input.size(-1):
+            raise RuntimeError(
+                f"input.size(-1) must be equal to input_size. Expected {self.input_size}, got {input.size(-1)}"
+            )
+
+    def _check_hidden(self, hx, cx, batch):
+        num_directions = 2 if self.bidirectional else 1
+        out_size = self.proj_size if self.proj_size > 0 else self.hidden_size
+        for index, (state, size) in enumerate(((hx, out_size), (cx, self.hidden_size))):
+            expected = (self.num_layers * num_directions, batch, size)
+            if tuple(state.shape) != expected:
+                raise RuntimeError(f"Expected hidden[{index}] size {expected}, got {list(state.shape)}")
+
+    def forward(self, input, hx=None):
+        """input: (L, H_in), (L, N, H_in), (N, L, H_in) if batch_first, or a PackedSequence.
+        hx: (h_0 (D*num_layers, [N,] H_out), c_0 (D*num_layers, [N,] H_cell)); zeros if None.
+        Returns output like the input form with D*H_out features, and (h_n, c_n)."""
+        num_directions = 2 if self.bidirectional else 1
+        out_size = self.proj_size if self.proj_size > 0 else self.hidden_size
+        sorted_indices = unsorted_indices = lengths = batch_sizes = None
+        is_packed = isinstance(input, PackedSequence)
+        if is_packed:
+            data, batch_sizes, sorted_indices, unsorted_indices = input
+            self._check_input(data, batch_sizes)
+            # Sorted, time-major and padded: rows come longest first, as the kernels want them.
+            x, lengths = pad_packed_sequence(PackedSequence(data, batch_sizes), batch_first=False)
+            batch = int(batch_sizes[0])
+            is_batched = True
+        else:
+            if input.dim() not in (2, 3):
+                raise ValueError(f"LSTM: Expected input to be 2D or 3D, got {input.dim()}D instead")
+            is_batched = input.dim() == 3
+            x = input if is_batched else input.unsqueeze(1)
+            if is_batched and self.batch_first:
+                x = x.transpose(0, 1)
+            self._check_input(x, None)
+            batch = x.shape[1]
+
+        if hx is None:
+            shape = (self.num_layers * num_directions, batch)
+            h0 = x.new_zeros(shape + (out_size,))
+            c0 = x.new_zeros(shape + (self.hidden_size,))
+        else:
+            h0, c0 = hx
+            if is_batched:
+                if h0.dim() != 3 or c0.dim() != 3:
+                    raise RuntimeError(
+                        "For batched 3-D input, hx and cx should also be 3-D but got "
+                        f"({h0.dim()}-D, {c0.dim()}-D) tensors"
+                    )
+            else:
+                if h0.dim() != 2 or c0.dim() != 2:
+                    raise RuntimeError(
+                        "For unbatched 2-D input, hx and cx should also be 2-D but got "
+                        f"({h0.dim()}-D, {c0.dim()}-D) tensors"
+                    )
+                h0, c0 = h0.unsqueeze(1), c0.unsqueeze(1)
+            if sorted_indices is not None:
+                h0, c0 = h0.index_select(1, sorted_indices), c0.index_select(1, sorted_indices)
+            self._check_hidden(h0, c0, batch)
+
+        output, h_n, c_n = self._run_layers(x, h0, c0, lengths)
+
+        if is_packed:
+            packed = pack_padded_sequence(output, lengths, batch_first=False, enforce_sorted=True)
+            output = PackedSequence(packed.data, batch_sizes, sorted_indices, unsorted_indices)
+            if unsorted_indices is not None:
+                h_n, c_n = h_n.index_select(1, unsorted_indices), c_n.index_select(1, unsorted_indices)
+        elif not is_batched:
+            output, h_n, c_n = output.squeeze(1), h_n.squeeze(1), c_n.squeeze(1)
+        elif self.batch_first:
+            output = output.transpose(0, 1)
+        return output, (h_n, c_n)
+
+    def _run_layers(self, x, h0, c0, lengths):
+        """x [T, B, I] time-major, h0/c0 [layers * D, B, *], lengths [B] sorted descending or None."""
+        num_directions = 2 if self.bidirectional else 1
+        layer_input = x
+        h_n, c_n = [], []
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(num_directions):
+                w_ih, w_hh, b_ih, b_hh, w_hr = self._layer_weights(layer, direction)
+                backend = functional.choose_backend(self.backend, layer_input, w_hr)
+                state = layer * num_directions + direction
+                seq = layer_input if direction == 0 else _reverse_within_lengths(layer_input, lengths)
+                out, h, c = functional.lstm(seq, h0[state], c0[state], w_ih, w_hh, b_ih, b_hh, w_hr=w_hr,
+                                            sequence_lengths=lengths, backend=backend)
+                outputs.append(out if direction == 0 else _reverse_within_lengths(out, lengths))
+                h_n.append(h)
+                c_n.append(c)
+            layer_input = outputs[0] if num_directions == 1 else torch.cat(outputs, dim=2)
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                layer_input = F.dropout(layer_input, p=self.dropout, training=True)
+        if not torch.compiler.is_compiling():
+            self.last_backend = backend
+        return layer_input, torch.stack(h_n), torch.stack(c_n)
+
+
+class LSTMCell(nn.Module):
+    """torch.nn.LSTMCell on fastlstm's single-step kernel (TF's LSTMBlockCell)."""
+
+    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None, *, backend="auto"):
+        super().__init__()
+        factory_kwargs = {"device": device, "dtype": dtype}
+        if backend not in functional.BACKENDS:
+            raise ValueError(f"backend must be one of {functional.BACKENDS}, got {backend!r}")
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.bias = bias
+        self.backend = backend
+        self.last_backend = None
+        self.weight_ih = nn.Parameter(torch.empty((4 * hidden_size, input_size), **factory_kwargs))
+        self.weight_hh = nn.Parameter(torch.empty((4 * hidden_size, hidden_size), **factory_kwargs))
+        if bias:
+            self.bias_ih = nn.Parameter(torch.empty(4 * hidden_size, **factory_kwargs))
+            self.bias_hh = nn.Parameter(torch.empty(4 * hidden_size, **factory_kwargs))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
+        for weight in self.parameters():
+            nn.init.uniform_(weight, -stdv, stdv)
+
+    def extra_repr(self):
+        s = "{input_size}, {hidden_size}"
+        if self.bias is not True:
+            s += ", bias={bias}"
+        return s.format(**self.__dict__)
+
+    def forward(self, input, hx=None):
+        """input (N, H_in) or (H_in); hx (h_0, c_0) each (N, H) or (H), zeros if None. Returns (h_1, c_1)."""
+        if input.dim() not in (1, 2):
+            raise ValueError(f"LSTMCell: Expected input to be 1D or 2D, got {input.dim()}D instead")
+        if hx is not None:
+            for index, value in enumerate(hx):
+                if value.dim() not in (1, 2):
+                    raise ValueError(f"LSTMCell: Expected hx[{index}] to be 1D or 2D, got {value.dim()}D instead")
+        is_batched = input.dim() == 2
+        x = input if is_batched else input.unsqueeze(0)
+        if x.size(1) != self.input_size:
+            raise RuntimeError(
+                f"input has inconsistent input_size: got {x.size(1)} expected {self.input_size}"
+            )
+        if hx is None:
+            h = c = x.new_zeros((x.shape[0], self.hidden_size))
+        else:
+            h, c = (hx[0], hx[1]) if is_batched else (hx[0].unsqueeze(0), hx[1].unsqueeze(0))
+        backend = functional.choose_backend(self.backend, x)
+        h_new, c_new = functional.lstm_cell(x, h, c, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh,
+                                            backend=backend)
+        if not torch.compiler.is_compiling():
+            self.last_backend = backend
+        if not is_batched:
+            h_new, c_new = h_new.squeeze(0), c_new.squeeze(0)
+        return h_new, c_new
