@@ -69,8 +69,10 @@ void lstm_forward(const LstmParams<scalar_t>& p) {
         }
       }
     });
-    if (p.output != nullptr && rows < B) {
-      std::fill(p.output + (t * B + rows) * H, p.output + (t + 1) * B * H, scalar_t(0));
+    if (rows < B) {
+      // Finished rows: zero output, and a defined workspace (backward never reads it, but it is a returned tensor).
+      if (p.output != nullptr) std::fill(p.output + (t * B + rows) * H, p.output + (t + 1) * B * H, scalar_t(0));
+      if (p.training) std::fill(pre_t + rows * ws_width, pre_t + B * ws_width, scalar_t(0));
     }
   }
 }

@@ -1,0 +1,223 @@
+"""torch.ops.fastlstm.* against fastlstm.reference: every option, gradcheck in float64, opcheck."""
+
+import pytest
+import torch
+
+from fastlstm import ops, reference
+from conftest import assert_close
+
+
+def make_inputs(seq_len, batch, input_size, hidden_size, dtype=torch.float64, *, bias=True, peephole=False,
+                requires_grad=True):
+    def rand(*shape, scale=1.0):
+        return (torch.randn(*shape, dtype=dtype) * scale).requires_grad_(requires_grad)
+
+    scale = 1.0 / hidden_size**0.5
+    return dict(
+        x=rand(seq_len, batch, input_size),
+        h0=rand(batch, hidden_size, scale=0.5),
+        c0=rand(batch, hidden_size, scale=0.5),
+        w_ih=rand(4 * hidden_size, input_size, scale=scale),
+        w_hh=rand(4 * hidden_size, hidden_size, scale=scale),
+        b_ih=rand(4 * hidden_size, scale=scale) if bias else None,
+        b_hh=rand(4 * hidden_size, scale=scale) if bias else None,
+        w_peephole=rand(3, hidden_size, scale=0.5) if peephole else None,
+    )
+
+
+def fused_sequence(inputs, lengths=None, forget_bias=0.0, cell_clip=0.0, training=True):
+    i = inputs
+    output, h_n, c_n, _ = ops.forward(i["x"], i["h0"], i["c0"], i["w_ih"], i["w_hh"], i["b_ih"], i["b_hh"],
+                                      i["w_peephole"], lengths, forget_bias, cell_clip, training)
+    return output, h_n, c_n
+
+
+def reference_sequence(inputs, lengths=None, forget_bias=0.0, cell_clip=0.0):
+    i = inputs
+    return reference.lstm_sequence(i["x"], i["h0"], i["c0"], i["w_ih"], i["w_hh"], i["b_ih"], i["b_hh"],
+                                   w_peephole=i["w_peephole"], sequence_lengths=lengths,
+                                   forget_bias=forget_bias, cell_clip=cell_clip)
+
+
+def fused_cell(inputs, forget_bias=0.0, cell_clip=0.0, training=True):
+    i = inputs
+    h_new, c_new, _ = ops.cell_forward(i["x"][0], i["h0"], i["c0"], i["w_ih"], i["w_hh"], i["b_ih"], i["b_hh"],
+                                       i["w_peephole"], forget_bias, cell_clip, training)
+    return h_new, c_new
+
+
+def reference_cell(inputs, forget_bias=0.0, cell_clip=0.0):
+    i = inputs
+    return reference.lstm_cell(i["x"][0], i["h0"], i["c0"], i["w_ih"], i["w_hh"], i["b_ih"], i["b_hh"],
+                               w_peephole=i["w_peephole"], forget_bias=forget_bias, cell_clip=cell_clip)
+
+
+def leaves(inputs):
+    return [t for t in inputs.values() if t is not None and t.requires_grad]
+
+
+def compare_with_grads(fused_outputs, reference_outputs, inputs, dtype):
+    for actual, expected in zip(fused_outputs, reference_outputs):
+        assert_close(actual, expected, dtype)
+    # Weight every output differently so that a swapped or dropped gradient shows.
+    weights = [torch.randn_like(t) for t in reference_outputs]
+    fused_grads = torch.autograd.grad(sum((w * t).sum() for w, t in zip(weights, fused_outputs)), leaves(inputs))
+    ref_grads = torch.autograd.grad(sum((w * t).sum() for w, t in zip(weights, reference_outputs)), leaves(inputs))
+    for actual, expected in zip(fused_grads, ref_grads):
+        assert_close(actual, expected, dtype)
+
+
+OPTIONS = [
+    dict(),
+    dict(forget_bias=1.0),
+    dict(cell_clip=0.6),
+    dict(peephole=True),
+    dict(peephole=True, forget_bias=1.0, cell_clip=0.6),
+]
+LENGTHS = {
+    "none": None,
+    "sorted": [5, 5, 3, 1],
+    "unsorted_with_zero": [2, 5, 0, 4],
+    "all_zero": [0, 0, 0, 0],
+}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: "-".join(o) or "plain")
+@pytest.mark.parametrize("lengths", list(LENGTHS), ids=str)
+@pytest.mark.parametrize("bias", [True, False])
+def test_sequence_matches_reference(dtype, options, lengths, bias):
+    options = dict(options)
+    inputs = make_inputs(5, 4, 3, 7, dtype, bias=bias, peephole=options.pop("peephole", False))
+    lengths = None if LENGTHS[lengths] is None else torch.tensor(LENGTHS[lengths])
+    compare_with_grads(fused_sequence(inputs, lengths, **options), reference_sequence(inputs, lengths, **options),
+                       inputs, dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: "-".join(o) or "plain")
+def test_cell_matches_reference(dtype, options):
+    options = dict(options)
+    inputs = make_inputs(1, 3, 5, 9, dtype, peephole=options.pop("peephole", False))
+    compare_with_grads(fused_cell(inputs, **options), reference_cell(inputs, **options), inputs, dtype)
+
+
+def test_length_semantics():
+    """Past a row's length the output is 0 and the final state is the state at its length (initial for 0)."""
+    inputs = make_inputs(6, 3, 2, 4, requires_grad=False)
+    lengths = torch.tensor([6, 0, 3])
+    output, h_n, c_n = fused_sequence(inputs, lengths, training=False)
+    full_output, _, _ = fused_sequence(inputs, None, training=False)
+    assert torch.equal(output[3:, 2], torch.zeros_like(output[3:, 2]))
+    assert torch.equal(output[:, 1], torch.zeros_like(output[:, 1]))
+    torch.testing.assert_close(output[:3, 2], full_output[:3, 2])
+    torch.testing.assert_close(h_n[2], full_output[2, 2])
+    torch.testing.assert_close(h_n[1], inputs["h0"][1])
+    torch.testing.assert_close(c_n[1], inputs["c0"][1])
+
+
+def test_training_flag_only_changes_the_workspace():
+    inputs = make_inputs(4, 2, 3, 5, torch.float32, requires_grad=False)
+    with_workspace = ops.forward(*inputs.values(), None, 0.0, 0.0, True)
+    without = ops.forward(*inputs.values(), None, 0.0, 0.0, False)
+    assert with_workspace[3].shape == (4, 2, 5 * 5) and without[3].shape == (0,)
+    for a, b in zip(with_workspace[:3], without[:3]):
+        assert torch.equal(a, b)
+
+
+def test_cell_clip_is_applied_and_carried():
+    inputs = make_inputs(8, 3, 4, 6, requires_grad=False)
+    inputs["b_ih"] = inputs["b_ih"] + 3.0  # drive c well past the clip
+    _, _, c_n = fused_sequence(inputs, cell_clip=0.25, training=False)
+    assert c_n.abs().max() <= 0.25
+    assert (c_n.abs() == 0.25).any()
+
+
+def test_zero_length_sequence():
+    inputs = make_inputs(0, 2, 3, 4, torch.float32)
+    output, h_n, c_n = fused_sequence(inputs)
+    assert output.shape == (0, 2, 4)
+    torch.testing.assert_close(h_n, inputs["h0"])
+    torch.testing.assert_close(c_n, inputs["c0"])
+
+
+def test_non_contiguous_inputs():
+    inputs = make_inputs(5, 3, 4, 6, torch.float64, requires_grad=False)
+    strided = dict(inputs)
+    strided["x"] = inputs["x"].transpose(0, 1).contiguous().transpose(0, 1)
+    strided["w_ih"] = inputs["w_ih"].t().contiguous().t()
+    strided["h0"] = torch.cat([inputs["h0"], inputs["h0"]], 1)[:, : inputs["h0"].shape[1]]
+    assert not strided["x"].is_contiguous() and not strided["w_ih"].is_contiguous()
+    for a, b in zip(fused_sequence(strided, training=False), fused_sequence(inputs, training=False)):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("peephole", [False, True])
+@pytest.mark.parametrize("lengths", [None, [3, 1, 0], [1, 3, 2]], ids=str)
+def test_sequence_gradcheck(peephole, lengths):
+    inputs = make_inputs(3, 3, 2, 3, peephole=peephole)
+    lengths = None if lengths is None else torch.tensor(lengths)
+    names = [k for k, v in inputs.items() if v is not None]
+
+    def run(*tensors):
+        return fused_sequence(dict(inputs, **dict(zip(names, tensors))), lengths, forget_bias=0.5,
+                              cell_clip=0.9 if peephole else 0.0)
+
+    assert torch.autograd.gradcheck(run, [inputs[k] for k in names])
+
+
+@pytest.mark.parametrize("peephole", [False, True])
+def test_cell_gradcheck(peephole):
+    inputs = make_inputs(1, 2, 3, 4, peephole=peephole)
+    names = [k for k, v in inputs.items() if v is not None]
+
+    def run(*tensors):
+        return fused_cell(dict(inputs, **dict(zip(names, tensors))), forget_bias=1.0,
+                          cell_clip=0.7 if peephole else 0.0)
+
+    assert torch.autograd.gradcheck(run, [inputs[k] for k in names])
+
+
+def test_gradient_of_clip_is_zero_where_clipped():
+    """The true gradient of the clip (TF's fused kernels pass it straight through instead)."""
+    inputs = make_inputs(1, 1, 2, 3)
+    with torch.no_grad():
+        inputs["b_ih"] += 5.0  # i, f, g saturate: c = f*c0 + i*g is far above the clip
+        inputs["c0"].fill_(2.0)
+    _, _, c_n = fused_sequence(inputs, cell_clip=0.5)
+    assert torch.equal(c_n.detach().abs(), torch.full_like(c_n, 0.5))
+    (grad_c0,) = torch.autograd.grad(c_n.sum(), [inputs["c0"]])
+    assert torch.equal(grad_c0, torch.zeros_like(grad_c0))
+
+
+def _opcheck(op, args):
+    torch.library.opcheck(op, args)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("peephole", [False, True])
+@pytest.mark.parametrize("lengths", [None, [2, 4, 1]], ids=str)
+def test_opcheck_forward_and_backward(dtype, peephole, lengths):
+    inputs = make_inputs(4, 3, 5, 6, dtype, peephole=peephole)
+    lengths = None if lengths is None else torch.tensor(lengths)
+    args = (*inputs.values(), lengths, 1.0, 0.8 if peephole else 0.0, True)
+    _opcheck(ops.forward.default, args)
+    output, h_n, c_n, workspace = ops.forward(*args)
+    detached = [t.detach() if t is not None else None for t in inputs.values()]
+    x, h0, c0, w_ih, w_hh, _, _, w_peephole = detached
+    backward_args = (torch.randn_like(output), torch.randn_like(h_n), None, x, h0, c0, w_ih, w_hh, w_peephole,
+                     lengths, output.detach(), workspace.detach(), 0.8 if peephole else 0.0)
+    _opcheck(ops.backward.default, backward_args)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("peephole", [False, True])
+def test_opcheck_cell_forward_and_backward(dtype, peephole):
+    inputs = make_inputs(1, 3, 5, 6, dtype, peephole=peephole)
+    inputs["x"] = inputs["x"][0].detach().requires_grad_()
+    args = (*inputs.values(), 1.0, 0.0, True)
+    _opcheck(ops.cell_forward.default, args)
+    h_new, c_new, workspace = ops.cell_forward(*args)
+    x, h, c, w_ih, w_hh, _, _, w_peephole = [t.detach() if t is not None else None for t in inputs.values()]
+    _opcheck(ops.cell_backward.default,
+             (torch.randn_like(h_new), None, x, h, c, w_ih, w_hh, w_peephole, workspace.detach(), 0.0))
