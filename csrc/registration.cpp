@@ -3,9 +3,25 @@
 #include <Python.h>
 #include <torch/library.h>
 
+#include "cpu/gemm.h"
+
+namespace {
+
+// Which GEMM the CPU kernels call: "blas" (torch's own BLAS) or "eigen".
+PyObject* gemm_engine(PyObject*, PyObject*) {
+  return PyUnicode_FromString(fastlstm::cpu::gemm_engine() == fastlstm::cpu::GemmEngine::Blas ? "blas" : "eigen");
+}
+
+PyMethodDef module_methods[] = {
+    {"gemm_engine", gemm_engine, METH_NOARGS, "The GEMM the CPU kernels call: 'blas' or 'eigen'."},
+    {nullptr, nullptr, 0, nullptr}};
+
+}  // namespace
+
 // fastlstm._C is a plain extension module: importing it loads this library, which registers the ops.
 extern "C" PyObject* PyInit__C(void) {
-  static PyModuleDef module = {PyModuleDef_HEAD_INIT, "_C", "fastlstm ops (see torch.ops.fastlstm)", -1, nullptr};
+  static PyModuleDef module = {PyModuleDef_HEAD_INIT, "_C", "fastlstm ops (see torch.ops.fastlstm)", -1,
+                               module_methods};
   return PyModule_Create(&module);
 }
 

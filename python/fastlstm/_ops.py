@@ -9,12 +9,21 @@ ops = torch.ops.fastlstm
 WORKSPACE_WIDTH = 5  # workspace per step and row: 4H activated gates + the new cell state (csrc/lstm_params.h)
 
 
+def _check_devices(op, x, **tensors):
+    """The fake (meta) kernels run when any input is on the meta device, so they repeat the device check."""
+    for name, t in tensors.items():
+        torch._check(t is None or t.device == x.device,
+                     lambda: f"{op}: expected {name} on x's device {x.device}, got {t.device}")
+
+
 def _workspace(x, shape, training):
     return x.new_empty(shape) if training else x.new_empty((0,))
 
 
 @torch.library.register_fake("fastlstm::forward")
 def _forward_fake(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole, sequence_lengths, forget_bias, cell_clip, training):
+    _check_devices("fastlstm::forward", x, h0=h0, c0=c0, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh,
+                   w_peephole=w_peephole)
     seq_len, batch, hidden = x.shape[0], x.shape[1], w_hh.shape[1]
     output = x.new_empty((seq_len, batch, hidden))
     return output, x.new_empty((batch, hidden)), x.new_empty((batch, hidden)), _workspace(
@@ -44,6 +53,8 @@ def _backward_fake(grad_output, grad_h_n, grad_c_n, x, h0, c0, w_ih, w_hh, w_pee
 
 @torch.library.register_fake("fastlstm::cell_forward")
 def _cell_forward_fake(x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole, forget_bias, cell_clip, training):
+    _check_devices("fastlstm::cell_forward", x, h=h, c=c, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh,
+                   w_peephole=w_peephole)
     batch, hidden = x.shape[0], w_hh.shape[1]
     return x.new_empty((batch, hidden)), x.new_empty((batch, hidden)), _workspace(
         x, (batch, WORKSPACE_WIDTH * hidden), training

@@ -138,7 +138,10 @@ class LSTM(nn.Module):
     def _check_input(self, input, batch_sizes):
         weight = self.weight_ih_l0
         if input.dtype != weight.dtype and not torch._C._is_any_autocast_enabled():
-            raise ValueError(f"input must have the type {weight.dtype}, got type {input.dtype}")
+            raise ValueError(
+                f"RNN input dtype ({input.dtype}) does not match weight dtype ({weight.dtype}). "
+                f"Convert input: input.to({weight.dtype}), or convert model: model.to({input.dtype})"
+            )
         expected_input_dim = 2 if batch_sizes is not None else 3
         if input.dim() != expected_input_dim:
             raise RuntimeError(f"input must have {expected_input_dim} dimensions, got {input.dim()}")
