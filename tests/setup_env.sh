@@ -1,0 +1,36 @@
+# Sourced by tests/run.sh and bench/run.sh: makes .venv with the pinned torch and build tools, and (re)builds
+# fastlstm into it when its sources changed. Quick when nothing changed. Sets $PYTHON.
+#   FASTLSTM_VENV   where the virtualenv lives (default: <repo>/.venv)
+#   FASTLSTM_TORCH  the torch to pin (default 2.13.0, the CPU wheel these machines carry locally)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${FASTLSTM_VENV:-$ROOT/.venv}"
+TORCH_PIN="${FASTLSTM_TORCH:-2.13.0}"
+# Build and test tools, pinned so that every machine builds the same thing.
+TOOLS=(scikit-build-core==1.1.2 cmeel-eigen==3.4.1 ninja==1.13.2 numpy==2.4.6 pytest==9.0.3 tqdm==4.70.1)
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "setup: creating $VENV" >&2
+  python3 -m venv "$VENV"
+fi
+PYTHON="$VENV/bin/python"
+
+tools_stamp="$VENV/.fastlstm-tools"
+wanted_tools="torch==$TORCH_PIN ${TOOLS[*]}"
+if [ "$(cat "$tools_stamp" 2>/dev/null)" != "$wanted_tools" ]; then
+  echo "setup: installing $wanted_tools" >&2
+  "$PYTHON" -m pip install -q --disable-pip-version-check "torch==$TORCH_PIN" "${TOOLS[@]}"
+  echo "$wanted_tools" >"$tools_stamp"
+fi
+
+# Rebuild when any source or build file changed (a content hash, so a fresh clone builds once).
+build_stamp="$VENV/.fastlstm-build"
+source_hash="$(cd "$ROOT" && find csrc python cmake CMakeLists.txt pyproject.toml -type f \
+  ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$build_stamp" 2>/dev/null)" != "$source_hash" ]; then
+  echo "setup: building fastlstm (pip install --no-build-isolation, against the torch above)" >&2
+  (cd "$ROOT" && "$PYTHON" -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps .)
+  echo "$source_hash" >"$build_stamp"
+fi
+export PYTHON
