@@ -10,20 +10,9 @@
 // With peepholes off the w_c* are 0, so one code path serves both.
 #pragma once
 
-#include <cmath>
-
-#if defined(__CUDACC__)
-#define FASTLSTM_HOST_DEVICE __host__ __device__ __forceinline__
-#else
-#define FASTLSTM_HOST_DEVICE inline __attribute__((always_inline))
-#endif
+#include "activations.h"
 
 namespace fastlstm {
-
-template <typename scalar_t>
-FASTLSTM_HOST_DEVICE scalar_t sigmoid(scalar_t x) {
-  return scalar_t(1) / (scalar_t(1) + std::exp(-x));
-}
 
 template <typename scalar_t>
 FASTLSTM_HOST_DEVICE scalar_t clip_cell(scalar_t c, scalar_t cell_clip) {
@@ -53,10 +42,10 @@ FASTLSTM_HOST_DEVICE GatesForward<scalar_t> gates_forward(
   GatesForward<scalar_t> r;
   r.i = sigmoid(pre_i + peephole.input * c_prev);
   r.f = sigmoid(pre_f + forget_bias + peephole.forget * c_prev);
-  r.g = std::tanh(pre_g);
+  r.g = tanh_act(pre_g);
   r.c = clip_cell(r.f * c_prev + r.i * r.g, cell_clip);
   r.o = sigmoid(pre_o + peephole.output * r.c);
-  r.h = r.o * std::tanh(r.c);
+  r.h = r.o * tanh_act(r.c);
   return r;
 }
 
@@ -73,7 +62,7 @@ FASTLSTM_HOST_DEVICE GatesBackward<scalar_t> gates_backward(
     scalar_t i, scalar_t f, scalar_t g, scalar_t o, scalar_t c, scalar_t c_prev,
     scalar_t d_h, scalar_t d_c, Peephole<scalar_t> peephole, scalar_t cell_clip) {
   GatesBackward<scalar_t> r;
-  const scalar_t tanh_c = std::tanh(c);
+  const scalar_t tanh_c = tanh_act(c);
   r.d_pre_o = d_h * tanh_c * o * (scalar_t(1) - o);
   scalar_t d_c_total = d_c + d_h * o * (scalar_t(1) - tanh_c * tanh_c) + r.d_pre_o * peephole.output;
   if (cell_clip > scalar_t(0) && (c >= cell_clip || c <= -cell_clip)) {

@@ -11,7 +11,6 @@
 namespace fastlstm {
 
 // Workspace of one step and row: the 4H activated gates, then the new (clipped) cell state.
-constexpr int64_t kWorkspaceGates = 4;
 constexpr int64_t kWorkspaceWidth = 5;
 
 template <typename scalar_t>
@@ -40,8 +39,7 @@ struct LstmParams {
   scalar_t* output = nullptr;     // [T, B, H]; zero past a row's length; nullptr: not written (single step)
   scalar_t* h_n = nullptr;        // [B, H]
   scalar_t* c_n = nullptr;        // [B, H]
-  scalar_t* workspace = nullptr;  // [T, B, 5H] when training (kept for backward), else [T, B, 4H] scratch
-  bool training = false;
+  scalar_t* workspace = nullptr;  // [T, B, 5H]: returned for backward when training, else scratch
 
   // Backward inputs: gradients arriving at the forward outputs; nullptr means zero.
   const scalar_t* grad_output = nullptr;  // [T, B, H]

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "../gates.h"
 #include "gemm.h"
@@ -14,10 +15,48 @@ namespace {
 // Rows per parallel chunk: a chunk should carry enough gate math (~4k units) to pay for waking a thread.
 int64_t row_grain(int64_t hidden_size) { return std::max<int64_t>(1, 4096 / std::max<int64_t>(1, hidden_size)); }
 
-template <typename scalar_t>
+template <typename scalar_t, bool kPeephole>
 Peephole<scalar_t> peephole_at(const scalar_t* w_peephole, int64_t hidden_size, int64_t j) {
-  if (w_peephole == nullptr) return {scalar_t(0), scalar_t(0), scalar_t(0)};
+  if constexpr (!kPeephole) return {scalar_t(0), scalar_t(0), scalar_t(0)};
   return {w_peephole[j], w_peephole[hidden_size + j], w_peephole[2 * hidden_size + j]};
+}
+
+// One row of one step. pre: the row's workspace (pre-activations in, activated gates and c out); h, c: the state.
+// Branch-free in j, with peepholes a compile-time choice, so that the loop vectorises.
+template <typename scalar_t, bool kPeephole>
+void forward_row(const LstmParams<scalar_t>& p, scalar_t* __restrict__ pre, scalar_t* __restrict__ h,
+                 scalar_t* __restrict__ c) {
+  const int64_t H = p.hidden_size, G = 4 * H;
+  for (int64_t j = 0; j < H; ++j) {
+    const auto r = gates_forward<scalar_t>(pre[j], pre[H + j], pre[2 * H + j], pre[3 * H + j], c[j],
+                                           peephole_at<scalar_t, kPeephole>(p.w_peephole, H, j), p.forget_bias,
+                                           p.cell_clip);
+    pre[j] = r.i;
+    pre[H + j] = r.f;
+    pre[2 * H + j] = r.g;
+    pre[3 * H + j] = r.o;
+    pre[G + j] = r.c;
+    c[j] = r.c;
+    h[j] = r.h;
+  }
+}
+
+// One row of one step backward. d_h arrives as dh[j] + grad_out[j]; dc is updated in place to the gradient of c_prev.
+template <typename scalar_t, bool kPeephole>
+void backward_row(const LstmParams<scalar_t>& p, const scalar_t* __restrict__ gates,
+                  const scalar_t* __restrict__ c_prev, const scalar_t* __restrict__ grad_out,
+                  const scalar_t* __restrict__ dh, scalar_t* __restrict__ dc, scalar_t* __restrict__ d_pre) {
+  const int64_t H = p.hidden_size, G = 4 * H;
+  for (int64_t j = 0; j < H; ++j) {
+    const auto r = gates_backward<scalar_t>(gates[j], gates[H + j], gates[2 * H + j], gates[3 * H + j],
+                                            gates[G + j], c_prev[j], dh[j] + grad_out[j], dc[j],
+                                            peephole_at<scalar_t, kPeephole>(p.w_peephole, H, j), p.cell_clip);
+    d_pre[j] = r.d_pre_i;
+    d_pre[H + j] = r.d_pre_f;
+    d_pre[2 * H + j] = r.d_pre_g;
+    d_pre[3 * H + j] = r.d_pre_o;
+    dc[j] = r.d_c_prev;
+  }
 }
 
 }  // namespace
@@ -25,7 +64,7 @@ Peephole<scalar_t> peephole_at(const scalar_t* w_peephole, int64_t hidden_size, 
 template <typename scalar_t>
 void lstm_forward(const LstmParams<scalar_t>& p) {
   const int64_t T = p.seq_len, B = p.batch, I = p.input_size, H = p.hidden_size, G = 4 * H;
-  const int64_t ws_width = p.training ? kWorkspaceWidth * H : kWorkspaceGates * H;
+  const int64_t ws_width = kWorkspaceWidth * H;
 
   // Input projection for every step at once: workspace[t, b, :4H] = x[t, b] . w_ih^T + bias.
   for (int64_t row = 0; row < T * B; ++row) {
@@ -40,40 +79,25 @@ void lstm_forward(const LstmParams<scalar_t>& p) {
 
   std::memcpy(p.h_n, p.h0, B * H * sizeof(scalar_t));
   std::memcpy(p.c_n, p.c0, B * H * sizeof(scalar_t));
+  const auto row_step = p.w_peephole ? forward_row<scalar_t, true> : forward_row<scalar_t, false>;
 
   for (int64_t t = 0; t < T; ++t) {
     const int64_t rows = p.rows_at(t);
     scalar_t* pre_t = p.workspace + t * B * ws_width;
     // Recurrent projection of the rows still running; h_n holds h_{t-1}.
     gemm<scalar_t>(false, true, rows, G, H, 1, p.h_n, H, p.w_hh, H, 1, pre_t, ws_width);
-
     at::parallel_for(0, rows, row_grain(H), [&](int64_t row_begin, int64_t row_end) {
       for (int64_t b = row_begin; b < row_end; ++b) {
-        scalar_t* pre = pre_t + b * ws_width;
-        scalar_t* h = p.h_n + b * H;
-        scalar_t* c = p.c_n + b * H;
-        scalar_t* out = p.output ? p.output + (t * B + b) * H : nullptr;
-        for (int64_t j = 0; j < H; ++j) {
-          const auto r = gates_forward<scalar_t>(pre[j], pre[H + j], pre[2 * H + j], pre[3 * H + j], c[j],
-                                                 peephole_at(p.w_peephole, H, j), p.forget_bias, p.cell_clip);
-          if (p.training) {
-            pre[j] = r.i;
-            pre[H + j] = r.f;
-            pre[2 * H + j] = r.g;
-            pre[3 * H + j] = r.o;
-            pre[G + j] = r.c;
-          }
-          c[j] = r.c;
-          h[j] = r.h;
-          if (out) out[j] = r.h;
-        }
+        row_step(p, pre_t + b * ws_width, p.h_n + b * H, p.c_n + b * H);
       }
     });
-    if (rows < B) {
-      // Finished rows: zero output, and a defined workspace (backward never reads it, but it is a returned tensor).
-      if (p.output != nullptr) std::fill(p.output + (t * B + rows) * H, p.output + (t + 1) * B * H, scalar_t(0));
-      if (p.training) std::fill(pre_t + rows * ws_width, pre_t + B * ws_width, scalar_t(0));
+    if (p.output != nullptr) {
+      scalar_t* out_t = p.output + t * B * H;
+      std::memcpy(out_t, p.h_n, rows * H * sizeof(scalar_t));
+      std::fill(out_t + rows * H, out_t + B * H, scalar_t(0));  // finished rows
     }
+    // Finished rows keep a defined workspace: backward never reads it, but it is a returned tensor.
+    std::fill(pre_t + rows * ws_width, pre_t + B * ws_width, scalar_t(0));
   }
 }
 
@@ -93,6 +117,8 @@ void lstm_backward(const LstmParams<scalar_t>& p) {
   } else {
     std::fill(p.grad_c0, p.grad_c0 + B * H, scalar_t(0));
   }
+  const std::vector<scalar_t> no_grad_output(p.grad_output ? 0 : H, scalar_t(0));
+  const auto row_step = p.w_peephole ? backward_row<scalar_t, true> : backward_row<scalar_t, false>;
 
   for (int64_t t = T - 1; t >= 0; --t) {
     const int64_t rows = p.rows_at(t);
@@ -100,23 +126,10 @@ void lstm_backward(const LstmParams<scalar_t>& p) {
     scalar_t* grad_pre_t = p.grad_pre + t * B * G;
     at::parallel_for(0, rows, row_grain(H), [&](int64_t row_begin, int64_t row_end) {
       for (int64_t b = row_begin; b < row_end; ++b) {
-        const scalar_t* gates = ws_t + b * ws_width;
         const scalar_t* c_prev = t > 0 ? p.saved_workspace + ((t - 1) * B + b) * ws_width + G : p.c0 + b * H;
-        const scalar_t* grad_out = p.grad_output ? p.grad_output + (t * B + b) * H : nullptr;
-        scalar_t* dh = p.grad_h0 + b * H;
-        scalar_t* dc = p.grad_c0 + b * H;
-        scalar_t* d_pre = grad_pre_t + b * G;
-        for (int64_t j = 0; j < H; ++j) {
-          const scalar_t d_h = dh[j] + (grad_out ? grad_out[j] : scalar_t(0));
-          const auto r = gates_backward<scalar_t>(gates[j], gates[H + j], gates[2 * H + j], gates[3 * H + j],
-                                                  gates[G + j], c_prev[j], d_h, dc[j],
-                                                  peephole_at(p.w_peephole, H, j), p.cell_clip);
-          d_pre[j] = r.d_pre_i;
-          d_pre[H + j] = r.d_pre_f;
-          d_pre[2 * H + j] = r.d_pre_g;
-          d_pre[3 * H + j] = r.d_pre_o;
-          dc[j] = r.d_c_prev;
-        }
+        const scalar_t* grad_out = p.grad_output ? p.grad_output + (t * B + b) * H : no_grad_output.data();
+        row_step(p, ws_t + b * ws_width, c_prev, grad_out, p.grad_h0 + b * H, p.grad_c0 + b * H,
+                 grad_pre_t + b * G);
       }
     });
     std::fill(grad_pre_t + rows * G, grad_pre_t + B * G, scalar_t(0));
