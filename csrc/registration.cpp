@@ -7,13 +7,21 @@
 
 namespace {
 
-// Which GEMM the CPU kernels call: "blas" (torch's own BLAS) or "eigen".
+// Which GEMM the CPU kernels call: "brgemm", "blas" or "eigen" (see cpu/gemm.h).
 PyObject* gemm_engine(PyObject*, PyObject*) {
-  return PyUnicode_FromString(fastlstm::cpu::gemm_engine() == fastlstm::cpu::GemmEngine::Blas ? "blas" : "eigen");
+  switch (fastlstm::cpu::gemm_engine()) {
+    case fastlstm::cpu::GemmEngine::Brgemm:
+      return PyUnicode_FromString("brgemm");
+    case fastlstm::cpu::GemmEngine::Blas:
+      return PyUnicode_FromString("blas");
+    case fastlstm::cpu::GemmEngine::Eigen:
+      break;
+  }
+  return PyUnicode_FromString("eigen");
 }
 
 PyMethodDef module_methods[] = {
-    {"gemm_engine", gemm_engine, METH_NOARGS, "The GEMM the CPU kernels call: 'blas' or 'eigen'."},
+    {"gemm_engine", gemm_engine, METH_NOARGS, "The GEMM the CPU kernels call: 'brgemm', 'blas' or 'eigen'."},
     {nullptr, nullptr, 0, nullptr}};
 
 }  // namespace

@@ -1,34 +1,38 @@
-"""The Eigen GEMM (used when torch exports no BLAS) gives the same results as the BLAS one."""
+"""Every GEMM engine (cpu/gemm.h) gives torch.nn.LSTM's results; the default engine is covered by the other tests."""
 
 import os
 import subprocess
 import sys
 
+import pytest
+
 SCRIPT = """
-import torch, fastlstm
-assert fastlstm._C.gemm_engine() == "eigen", fastlstm._C.gemm_engine()
+import os, torch, fastlstm
+assert fastlstm._C.gemm_engine() == os.environ["FASTLSTM_GEMM"], fastlstm._C.gemm_engine()
 torch.manual_seed(0)
-ours = fastlstm.LSTM(5, 7, num_layers=2, bidirectional=True, dtype=torch.float64)
-theirs = torch.nn.LSTM(5, 7, num_layers=2, bidirectional=True, dtype=torch.float64)
-theirs.load_state_dict(ours.state_dict())
-x = torch.randn(6, 3, 5, dtype=torch.float64, requires_grad=True)
-a, b = ours(x)[0], theirs(x)[0]
-torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
-ga = torch.autograd.grad(a.sum(), [x, *ours.parameters()])
-gb = torch.autograd.grad(b.sum(), [x, *theirs.parameters()])
-for u, v in zip(ga, gb):
-    torch.testing.assert_close(u, v, rtol=1e-10, atol=1e-10)
+for dtype, tol in [(torch.float64, 1e-10), (torch.float32, 1e-4)]:
+    ours = fastlstm.LSTM(70, 72, num_layers=2, bidirectional=True, dtype=dtype)
+    theirs = torch.nn.LSTM(70, 72, num_layers=2, bidirectional=True, dtype=dtype)
+    theirs.load_state_dict(ours.state_dict())
+    x = torch.randn(6, 20, 70, dtype=dtype, requires_grad=True)
+    a, b = ours(x)[0], theirs(x)[0]
+    torch.testing.assert_close(a, b, rtol=tol, atol=tol)
+    ga = torch.autograd.grad(a.sum(), [x, *ours.parameters()])
+    gb = torch.autograd.grad(b.sum(), [x, *theirs.parameters()])
+    for u, v in zip(ga, gb):
+        torch.testing.assert_close(u, v, rtol=tol, atol=tol)
 print("ok")
 """
 
 
-def test_blas_engine_is_the_default():
+def test_brgemm_engine_is_the_default():
     import fastlstm
 
-    assert fastlstm._C.gemm_engine() == "blas"
+    assert fastlstm._C.gemm_engine() == "brgemm"
 
 
-def test_eigen_gemm_engine_matches_torch():
-    env = dict(os.environ, FASTLSTM_GEMM="eigen")
+@pytest.mark.parametrize("engine", ["eigen", "blas"])
+def test_forced_gemm_engine_matches_torch(engine):
+    env = dict(os.environ, FASTLSTM_GEMM=engine)
     result = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr

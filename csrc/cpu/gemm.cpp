@@ -1,10 +1,15 @@
 #include "gemm.h"
 
+#include <ATen/Parallel.h>
+#include <ATen/native/CPUBlas.h>
 #include <dlfcn.h>
 
 #include <Eigen/Core>
+#include <algorithm>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 namespace fastlstm::cpu {
 namespace {
@@ -21,25 +26,33 @@ FortranGemm<scalar_t> lookup_blas(const char* name) {
   return reinterpret_cast<FortranGemm<scalar_t>>(dlsym(RTLD_DEFAULT, name));
 }
 
-struct Blas {
+#if defined(CPUBLAS_BRGEMM_F32F32F32)
+constexpr bool kHaveBrgemm = true;
+#else
+constexpr bool kHaveBrgemm = false;
+#endif
+
+struct Engines {
   FortranGemm<float> sgemm = lookup_blas<float>("sgemm_");
   FortranGemm<double> dgemm = lookup_blas<double>("dgemm_");
-  GemmEngine engine = choose_engine();
+  GemmEngine engine = choose();
 
-  GemmEngine choose_engine() const {
+  GemmEngine choose() const {
+    const bool have_blas = sgemm != nullptr && dgemm != nullptr;
     const char* asked = std::getenv("FASTLSTM_GEMM");
     if (asked != nullptr && std::strcmp(asked, "eigen") == 0) return GemmEngine::Eigen;
-    return (sgemm != nullptr && dgemm != nullptr) ? GemmEngine::Blas : GemmEngine::Eigen;
+    if (asked != nullptr && std::strcmp(asked, "blas") == 0 && have_blas) return GemmEngine::Blas;
+    return kHaveBrgemm ? GemmEngine::Brgemm : GemmEngine::Eigen;
   }
 };
 
-const Blas& blas() {
-  static const Blas instance;
+const Engines& engines() {
+  static const Engines instance;
   return instance;
 }
 
-FortranGemm<float> fortran_gemm(float*) { return blas().sgemm; }
-FortranGemm<double> fortran_gemm(double*) { return blas().dgemm; }
+FortranGemm<float> fortran_gemm(float*) { return engines().sgemm; }
+FortranGemm<double> fortran_gemm(double*) { return engines().dgemm; }
 
 template <typename scalar_t>
 void eigen_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, scalar_t alpha, const scalar_t* a,
@@ -69,18 +82,9 @@ void eigen_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, sca
   }
 }
 
-}  // namespace
-
-GemmEngine gemm_engine() { return blas().engine; }
-
 template <typename scalar_t>
-void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, scalar_t alpha, const scalar_t* a,
-          int64_t lda, const scalar_t* b, int64_t ldb, scalar_t beta, scalar_t* c, int64_t ldc) {
-  if (m == 0 || n == 0) return;
-  if (gemm_engine() == GemmEngine::Eigen || k == 0) {
-    eigen_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    return;
-  }
+void blas_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, scalar_t alpha, const scalar_t* a,
+               int64_t lda, const scalar_t* b, int64_t ldb, scalar_t beta, scalar_t* c, int64_t ldc) {
   // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the operands, keep the flags.
   const char ta = trans_a ? 'T' : 'N';
   const char tb = trans_b ? 'T' : 'N';
@@ -90,6 +94,99 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, scalar_t 
                                                 &ldci);
 }
 
+#if defined(CPUBLAS_BRGEMM_F32F32F32)
+// C[m, n] (+)= A[m, k] B[k, n], all row-major, in 64x64 tiles of C, spread over threads when the work pays for it.
+void brgemm_tiles(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
+                  bool accumulate, float* c, int64_t ldc) {
+  constexpr int64_t kTile = 64;
+  const int64_t m_tiles = (m + kTile - 1) / kTile, n_tiles = (n + kTile - 1) / kTile;
+  // ~1 MFLOP per parallel chunk: smaller GEMMs (one step at batch 1) stay on the calling thread.
+  const int64_t tile_flops = 2 * std::min(m, kTile) * std::min(n, kTile) * k;
+  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 20) / tile_flops);
+  at::parallel_for(0, m_tiles * n_tiles, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t tile = begin; tile < end; ++tile) {
+      const int64_t m0 = (tile / n_tiles) * kTile, n0 = (tile % n_tiles) * kTile;
+      at::native::cpublas::brgemm(std::min(kTile, m - m0), std::min(kTile, n - n0), k, lda, ldb, ldc, accumulate,
+                                  a + m0 * lda, b + n0, c + m0 * ldc + n0, /*is_vnni=*/false);
+    }
+  });
+}
+#endif
+
+// The brgemm micro-kernel takes A and B untransposed; a transposed operand is copied once when the GEMM is large
+// enough for the copy to be noise (the kernels pre-transpose what they reuse across steps themselves).
+bool brgemm_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                 int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+#if defined(CPUBLAS_BRGEMM_F32F32F32)
+  if (alpha != 1.0f || (beta != 0.0f && beta != 1.0f)) return false;
+  if ((trans_a && n < 64) || (trans_b && m < 64)) return false;
+  // Kept per thread between calls: the copies are megabytes at the sizes that take this path.
+  thread_local std::vector<float> a_copy, b_copy;
+  if (trans_a) {
+    a_copy.resize(static_cast<size_t>(m * k));
+    transpose(a, k, m, lda, a_copy.data());
+    a = a_copy.data();
+    lda = k;
+  }
+  if (trans_b) {
+    b_copy.resize(static_cast<size_t>(k * n));
+    transpose(b, n, k, ldb, b_copy.data());
+    b = b_copy.data();
+    ldb = n;
+  }
+  brgemm_tiles(m, n, k, a, lda, b, ldb, beta == 1.0f, c, ldc);
+  return true;
+#else
+  return false;
+#endif
+}
+
+bool brgemm_gemm(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, const double*, int64_t,
+                 double, double*, int64_t) {
+  return false;
+}
+
+}  // namespace
+
+GemmEngine gemm_engine() { return engines().engine; }
+
+template <typename scalar_t>
+void transpose(const scalar_t* in, int64_t rows, int64_t cols, int64_t ld_in, scalar_t* out) {
+  constexpr int64_t kBlock = 32;
+  const int64_t col_blocks = (cols + kBlock - 1) / kBlock;
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, rows * kBlock));
+  at::parallel_for(0, col_blocks, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t c0 = begin * kBlock; c0 < std::min(cols, end * kBlock); c0 += kBlock) {
+      const int64_t c1 = std::min(cols, c0 + kBlock);
+      for (int64_t r0 = 0; r0 < rows; r0 += kBlock) {
+        const int64_t r1 = std::min(rows, r0 + kBlock);
+        for (int64_t c = c0; c < c1; ++c) {
+          for (int64_t r = r0; r < r1; ++r) out[c * rows + r] = in[r * ld_in + c];
+        }
+      }
+    }
+  });
+}
+
+template <typename scalar_t>
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, scalar_t alpha, const scalar_t* a,
+          int64_t lda, const scalar_t* b, int64_t ldb, scalar_t beta, scalar_t* c, int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  const GemmEngine engine = gemm_engine();
+  if (engine == GemmEngine::Brgemm && k > 0 &&
+      brgemm_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)) {
+    return;
+  }
+  const bool fits_lp64 = std::max({m, n, k, lda, ldb, ldc}) <= INT_MAX;
+  if (engine == GemmEngine::Blas && k > 0 && fits_lp64) {
+    blas_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  eigen_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+template void transpose<float>(const float*, int64_t, int64_t, int64_t, float*);
+template void transpose<double>(const double*, int64_t, int64_t, int64_t, double*);
 template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t,
                           float, float*, int64_t);
 template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, const double*,

@@ -8,11 +8,18 @@
 
 namespace fastlstm::cpu {
 
-enum class GemmEngine { Blas, Eigen };
+enum class GemmEngine { Brgemm, Blas, Eigen };
 
-// Blas: the BLAS that torch itself links (MKL in the x86 wheels), found at load time; Eigen when torch exports none,
-// or when the environment variable FASTLSTM_GEMM=eigen asks for it (read once).
+// Brgemm (the default where torch has it): float GEMMs with at least 64 rows (or untransposed operands) tiled onto
+// torch's oneDNN batch-reduce micro-kernel (at::native::cpublas::brgemm), the only GEMM in torch that runs AVX-512
+// code on AMD CPUs too (measured here on 2 EPYC cores: 350-390 GFLOP/s against MKL's 140-190); Eigen for the rest.
+// Eigen: every GEMM through Eigen (faster than MKL here at every LSTM size measured). Blas: the BLAS that torch
+// itself links (MKL in the x86 wheels). FASTLSTM_GEMM=blas|eigen in the environment (read once) forces one.
 GemmEngine gemm_engine();
+
+// out[cols, rows] (dense) = in[rows, cols] transposed, in having row stride ld_in. Cache-blocked.
+template <typename scalar_t>
+void transpose(const scalar_t* in, int64_t rows, int64_t cols, int64_t ld_in, scalar_t* out);
 
 template <typename scalar_t>
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, scalar_t alpha, const scalar_t* a,

@@ -12,6 +12,8 @@
 namespace fastlstm::cpu {
 namespace {
 
+constexpr int64_t kMinRowsForPackedWeights = 8;
+
 // Rows per parallel chunk: a chunk should carry enough gate math (~4k units) to pay for waking a thread.
 int64_t row_grain(int64_t hidden_size) { return std::max<int64_t>(1, 4096 / std::max<int64_t>(1, hidden_size)); }
 
@@ -81,11 +83,23 @@ void lstm_forward(const LstmParams<scalar_t>& p) {
   std::memcpy(p.c_n, p.c0, B * H * sizeof(scalar_t));
   const auto row_step = p.w_peephole ? forward_row<scalar_t, true> : forward_row<scalar_t, false>;
 
+  // w_hh^T [H, 4H], laid out once for all steps where the batch is large enough for the brgemm micro-kernel (which
+  // wants B untransposed) to beat Eigen on the transposed one.
+  std::vector<scalar_t> w_hh_t;
+  if (T > 1 && B >= kMinRowsForPackedWeights) {
+    w_hh_t.resize(G * H);
+    transpose(p.w_hh, G, H, H, w_hh_t.data());
+  }
+
   for (int64_t t = 0; t < T; ++t) {
     const int64_t rows = p.rows_at(t);
     scalar_t* pre_t = p.workspace + t * B * ws_width;
     // Recurrent projection of the rows still running; h_n holds h_{t-1}.
-    gemm<scalar_t>(false, true, rows, G, H, 1, p.h_n, H, p.w_hh, H, 1, pre_t, ws_width);
+    if (!w_hh_t.empty()) {
+      gemm<scalar_t>(false, false, rows, G, H, 1, p.h_n, H, w_hh_t.data(), G, 1, pre_t, ws_width);
+    } else {
+      gemm<scalar_t>(false, true, rows, G, H, 1, p.h_n, H, p.w_hh, H, 1, pre_t, ws_width);
+    }
     at::parallel_for(0, rows, row_grain(H), [&](int64_t row_begin, int64_t row_end) {
       for (int64_t b = row_begin; b < row_end; ++b) {
         row_step(p, pre_t + b * ws_width, p.h_n + b * H, p.c_n + b * H);
