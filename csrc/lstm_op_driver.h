@@ -46,7 +46,7 @@ ForwardResult run_forward(const LstmSizes& s, const RowOrder& order, const at::T
   const at::Tensor output = with_output ? at::empty({T, B, H}, x.options()) : at::Tensor();
   const at::Tensor h_n = at::empty({B, H}, x.options());
   const at::Tensor c_n = at::empty({B, H}, x.options());
-  const at::Tensor workspace = at::empty({T, B, kWorkspaceWidth * H}, x.options());
+  const at::Tensor workspace = at::empty({training ? T : 0, B, kWorkspaceWidth * H}, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fastlstm::forward", [&] {
     LstmParams<scalar_t> p;
     p.seq_len = T;
@@ -66,7 +66,7 @@ ForwardResult run_forward(const LstmSizes& s, const RowOrder& order, const at::T
     p.output = with_output ? output.mutable_data_ptr<scalar_t>() : nullptr;
     p.h_n = h_n.mutable_data_ptr<scalar_t>();
     p.c_n = c_n.mutable_data_ptr<scalar_t>();
-    p.workspace = workspace.mutable_data_ptr<scalar_t>();
+    p.workspace = training ? workspace.mutable_data_ptr<scalar_t>() : nullptr;
     Kernels::template forward<scalar_t>(p);
   });
   return {output, h_n, c_n, training ? workspace : at::empty({0}, x.options())};

@@ -39,7 +39,7 @@ struct LstmParams {
   scalar_t* output = nullptr;     // [T, B, H]; zero past a row's length; nullptr: not written (single step)
   scalar_t* h_n = nullptr;        // [B, H]
   scalar_t* c_n = nullptr;        // [B, H]
-  scalar_t* workspace = nullptr;  // [T, B, 5H]: returned for backward when training, else scratch
+  scalar_t* workspace = nullptr;  // [T, B, 5H] when training (returned for backward); nullptr: inference
 
   // Backward inputs: gradients arriving at the forward outputs; nullptr means zero.
   const scalar_t* grad_output = nullptr;  // [T, B, H]

@@ -28,11 +28,14 @@ Peephole<scalar_t> peephole_at(const scalar_t* w_peephole, int64_t hidden_size, 
 template <typename scalar_t, bool kPeephole>
 void forward_row(const LstmParams<scalar_t>& p, scalar_t* __restrict__ pre, scalar_t* __restrict__ h,
                  scalar_t* __restrict__ c) {
+  // Locals, not p's fields: stores through pre/h/c could otherwise alias p and force reloads in the loop.
   const int64_t H = p.hidden_size, G = 4 * H;
+  const scalar_t forget_bias = p.forget_bias, cell_clip = p.cell_clip;
+  const scalar_t* __restrict__ w_peephole = p.w_peephole;
   for (int64_t j = 0; j < H; ++j) {
     const auto r = gates_forward<scalar_t>(pre[j], pre[H + j], pre[2 * H + j], pre[3 * H + j], c[j],
-                                           peephole_at<scalar_t, kPeephole>(p.w_peephole, H, j), p.forget_bias,
-                                           p.cell_clip);
+                                           peephole_at<scalar_t, kPeephole>(w_peephole, H, j), forget_bias,
+                                           cell_clip);
     pre[j] = r.i;
     pre[H + j] = r.f;
     pre[2 * H + j] = r.g;
@@ -49,10 +52,12 @@ void backward_row(const LstmParams<scalar_t>& p, const scalar_t* __restrict__ ga
                   const scalar_t* __restrict__ c_prev, const scalar_t* __restrict__ grad_out,
                   const scalar_t* __restrict__ dh, scalar_t* __restrict__ dc, scalar_t* __restrict__ d_pre) {
   const int64_t H = p.hidden_size, G = 4 * H;
+  const scalar_t cell_clip = p.cell_clip;
+  const scalar_t* __restrict__ w_peephole = p.w_peephole;
   for (int64_t j = 0; j < H; ++j) {
     const auto r = gates_backward<scalar_t>(gates[j], gates[H + j], gates[2 * H + j], gates[3 * H + j],
                                             gates[G + j], c_prev[j], dh[j] + grad_out[j], dc[j],
-                                            peephole_at<scalar_t, kPeephole>(p.w_peephole, H, j), p.cell_clip);
+                                            peephole_at<scalar_t, kPeephole>(w_peephole, H, j), cell_clip);
     d_pre[j] = r.d_pre_i;
     d_pre[H + j] = r.d_pre_f;
     d_pre[2 * H + j] = r.d_pre_g;
@@ -63,43 +68,77 @@ void backward_row(const LstmParams<scalar_t>& p, const scalar_t* __restrict__ ga
 
 }  // namespace
 
+// A weight [4H, K] as its transpose [K, 4H] (what the brgemm micro-kernel wants), when the call has rows enough
+// (T * B for the input projection, B for the recurrent one) to repay the copy; else empty, and the GEMMs read the
+// weight transposed in place.
 template <typename scalar_t>
-void lstm_forward(const LstmParams<scalar_t>& p) {
-  const int64_t T = p.seq_len, B = p.batch, I = p.input_size, H = p.hidden_size, G = 4 * H;
-  const int64_t ws_width = kWorkspaceWidth * H;
+std::vector<scalar_t> transposed_weight(const scalar_t* weight, int64_t gates, int64_t k, int64_t rows) {
+  std::vector<scalar_t> result;
+  if (rows >= kMinRowsForPackedWeights) {
+    result.resize(static_cast<size_t>(gates * k));
+    transpose(weight, gates, k, k, result.data());
+  }
+  return result;
+}
 
-  // Input projection for every step at once: workspace[t, b, :4H] = x[t, b] . w_ih^T + bias.
-  for (int64_t row = 0; row < T * B; ++row) {
-    scalar_t* pre = p.workspace + row * ws_width;
+// C[rows, 4H] += A[rows, K] . W^T with W [4H, K], or its transpose w_t [K, 4H] if it was laid out.
+template <typename scalar_t>
+void gemm_weight_t(int64_t rows, int64_t gates, int64_t k, const scalar_t* a, const scalar_t* weight,
+                   const std::vector<scalar_t>& w_t, scalar_t* c, int64_t ldc) {
+  if (w_t.empty()) {
+    gemm<scalar_t>(false, true, rows, gates, k, 1, a, k, weight, k, 1, c, ldc);
+  } else {
+    gemm<scalar_t>(false, false, rows, gates, k, 1, a, k, w_t.data(), gates, 1, c, ldc);
+  }
+}
+
+// Input projection of steps [t0, t1): pre[t, b, :4H] = x[t, b] . w_ih^T + bias, rows ws_width apart.
+template <typename scalar_t>
+void project_inputs(const LstmParams<scalar_t>& p, const std::vector<scalar_t>& w_ih_t, int64_t t0, int64_t t1,
+                    scalar_t* pre, int64_t ws_width) {
+  const int64_t B = p.batch, I = p.input_size, G = 4 * p.hidden_size;
+  const int64_t rows = (t1 - t0) * B;
+  for (int64_t row = 0; row < rows; ++row) {
     if (p.bias != nullptr) {
-      std::memcpy(pre, p.bias, G * sizeof(scalar_t));
+      std::memcpy(pre + row * ws_width, p.bias, G * sizeof(scalar_t));
     } else {
-      std::fill(pre, pre + G, scalar_t(0));
+      std::fill(pre + row * ws_width, pre + row * ws_width + G, scalar_t(0));
     }
   }
-  gemm<scalar_t>(false, true, T * B, G, I, 1, p.x, I, p.w_ih, I, 1, p.workspace, ws_width);
+  gemm_weight_t(rows, G, I, p.x + t0 * B * I, p.w_ih, w_ih_t, pre, ws_width);
+}
+
+template <typename scalar_t>
+void lstm_forward(const LstmParams<scalar_t>& p) {
+  const int64_t T = p.seq_len, B = p.batch, H = p.hidden_size, G = 4 * H;
+  const int64_t ws_width = kWorkspaceWidth * H;
+
+  // Training keeps every step's workspace (it is returned for backward). Inference needs only the steps being
+  // worked on: it projects the inputs a chunk of ~1024 rows at a time into a per-thread scratch kept between calls,
+  // which bounds its memory and spares the page faults of a fresh [T, B, 5H] buffer per call.
+  const int64_t chunk_steps = p.workspace != nullptr ? std::max<int64_t>(T, 1)
+                                                     : std::clamp<int64_t>(1024 / std::max<int64_t>(B, 1), 1, T);
+  thread_local std::vector<scalar_t> scratch;
+  scalar_t* workspace = p.workspace;
+  if (workspace == nullptr) {
+    scratch.resize(static_cast<size_t>(chunk_steps * B * ws_width));
+    workspace = scratch.data();
+  }
 
   std::memcpy(p.h_n, p.h0, B * H * sizeof(scalar_t));
   std::memcpy(p.c_n, p.c0, B * H * sizeof(scalar_t));
   const auto row_step = p.w_peephole ? forward_row<scalar_t, true> : forward_row<scalar_t, false>;
 
-  // w_hh^T [H, 4H], laid out once for all steps where the batch is large enough for the brgemm micro-kernel (which
-  // wants B untransposed) to beat Eigen on the transposed one.
-  std::vector<scalar_t> w_hh_t;
-  if (T > 1 && B >= kMinRowsForPackedWeights) {
-    w_hh_t.resize(G * H);
-    transpose(p.w_hh, G, H, H, w_hh_t.data());
-  }
+  const std::vector<scalar_t> w_ih_t = transposed_weight(p.w_ih, G, p.input_size, T * B);
+  const std::vector<scalar_t> w_hh_t = transposed_weight(p.w_hh, G, H, T > 1 ? B : 0);
 
   for (int64_t t = 0; t < T; ++t) {
+    const int64_t chunk_step = t % chunk_steps;
+    if (chunk_step == 0) project_inputs(p, w_ih_t, t, std::min(T, t + chunk_steps), workspace, ws_width);
     const int64_t rows = p.rows_at(t);
-    scalar_t* pre_t = p.workspace + t * B * ws_width;
+    scalar_t* pre_t = workspace + chunk_step * B * ws_width;
     // Recurrent projection of the rows still running; h_n holds h_{t-1}.
-    if (!w_hh_t.empty()) {
-      gemm<scalar_t>(false, false, rows, G, H, 1, p.h_n, H, w_hh_t.data(), G, 1, pre_t, ws_width);
-    } else {
-      gemm<scalar_t>(false, true, rows, G, H, 1, p.h_n, H, p.w_hh, H, 1, pre_t, ws_width);
-    }
+    gemm_weight_t(rows, G, H, p.h_n, p.w_hh, w_hh_t, pre_t, ws_width);
     at::parallel_for(0, rows, row_grain(H), [&](int64_t row_begin, int64_t row_end) {
       for (int64_t b = row_begin; b < row_end; ++b) {
         row_step(p, pre_t + b * ws_width, p.h_n + b * H, p.c_n + b * H);
@@ -111,7 +150,7 @@ void lstm_forward(const LstmParams<scalar_t>& p) {
       std::fill(out_t + rows * H, out_t + B * H, scalar_t(0));  // finished rows
     }
     // Finished rows keep a defined workspace: backward never reads it, but it is a returned tensor.
-    std::fill(pre_t + rows * ws_width, pre_t + B * ws_width, scalar_t(0));
+    if (p.workspace != nullptr) std::fill(pre_t + rows * ws_width, pre_t + B * ws_width, scalar_t(0));
   }
 }
 

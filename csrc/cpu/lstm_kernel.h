@@ -5,7 +5,7 @@
 
 namespace fastlstm::cpu {
 
-// Reads x, h0, c0, weights, options; writes output (if set), h_n, c_n and the workspace.
+// Reads x, h0, c0, weights, options; writes output (if set), h_n, c_n and the workspace (if set: training).
 template <typename scalar_t>
 void lstm_forward(const LstmParams<scalar_t>& p);
 
