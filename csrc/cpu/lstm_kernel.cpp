@@ -190,19 +190,31 @@ void lstm_backward(const LstmParams<scalar_t>& p) {
     gemm<scalar_t>(false, false, rows, H, G, 1, grad_pre_t, G, p.w_hh, H, 0, p.grad_h0, H);
   }
 
-  // Weight and input gradients as big GEMMs over all steps.
-  gemm<scalar_t>(false, false, T * B, I, G, 1, p.grad_pre, G, p.w_ih, I, 0, p.grad_x, I);
-  gemm<scalar_t>(true, false, G, I, T * B, 1, p.grad_pre, G, p.x, I, 0, p.grad_w_ih, I);
-  gemm<scalar_t>(true, false, G, H, B, 1, p.grad_pre, G, p.h0, H, 0, p.grad_w_hh, H);
-  gemm<scalar_t>(true, false, G, H, (T - 1) * B, 1, p.grad_pre + B * G, G, p.saved_output, H, 1, p.grad_w_hh, H);
+  // Input and weight gradients as big GEMMs over all steps. The weight gradients reduce over the T*B rows: with
+  // grad_pre transposed once to [4H, T*B] they (and the bias gradient, a row sum) read it untransposed.
+  const int64_t rows_total = T * B;
+  gemm<scalar_t>(false, false, rows_total, I, G, 1, p.grad_pre, G, p.w_ih, I, 0, p.grad_x, I);
+  std::vector<scalar_t> grad_pre_t(static_cast<size_t>(G * rows_total));
+  transpose(p.grad_pre, rows_total, G, G, grad_pre_t.data());
+  gemm<scalar_t>(false, false, G, I, rows_total, 1, grad_pre_t.data(), rows_total, p.x, I, 0, p.grad_w_ih, I);
+  gemm<scalar_t>(false, false, G, H, B, 1, grad_pre_t.data(), rows_total, p.h0, H, 0, p.grad_w_hh, H);
+  gemm<scalar_t>(false, false, G, H, rows_total - B, 1, grad_pre_t.data() + B, rows_total, p.saved_output, H, 1,
+                 p.grad_w_hh, H);
+  at::parallel_for(0, G, 64, [&](int64_t begin, int64_t end) {
+    for (int64_t k = begin; k < end; ++k) {
+      const scalar_t* row = grad_pre_t.data() + k * rows_total;
+      scalar_t sum = 0;
+      for (int64_t r = 0; r < rows_total; ++r) sum += row[r];
+      p.grad_bias[k] = sum;
+    }
+  });
 
-  std::fill(p.grad_bias, p.grad_bias + G, scalar_t(0));
-  if (p.grad_w_peephole != nullptr) std::fill(p.grad_w_peephole, p.grad_w_peephole + 3 * H, scalar_t(0));
+  if (p.grad_w_peephole == nullptr) return;
+  // Peephole gradients: w_ci and w_cf multiply c_prev, w_co the new c (finished rows have zero grad_pre).
+  std::fill(p.grad_w_peephole, p.grad_w_peephole + 3 * H, scalar_t(0));
   for (int64_t t = 0; t < T; ++t) {
     for (int64_t b = 0; b < p.rows_at(t); ++b) {
       const scalar_t* d_pre = p.grad_pre + (t * B + b) * G;
-      for (int64_t k = 0; k < G; ++k) p.grad_bias[k] += d_pre[k];
-      if (p.grad_w_peephole == nullptr) continue;
       const scalar_t* c_prev = t > 0 ? p.saved_workspace + ((t - 1) * B + b) * ws_width + G : p.c0 + b * H;
       const scalar_t* c = p.saved_workspace + (t * B + b) * ws_width + G;
       for (int64_t j = 0; j < H; ++j) {
