@@ -8,8 +8,6 @@ median. A ratio is peer time / fastlstm time: above 1 means fastlstm is faster.
 import argparse
 import json
 import platform
-import statistics
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -17,6 +15,8 @@ import torch
 from tqdm import tqdm
 
 import fastlstm
+from targets import all_rows, print_goal_table
+from timing import cell, measure
 
 CONFIGS = {  # (T, B, I, H)
     "C1": (100, 64, 512, 512),
@@ -47,34 +47,12 @@ def step_function(module, x, mode):
     return run
 
 
-def timed(run, reps):
-    start = time.perf_counter()
-    for _ in range(reps):
-        run()
-    return (time.perf_counter() - start) / reps
-
-
-def summary(samples):
-    q = statistics.quantiles(samples, n=4) if len(samples) > 1 else [samples[0]] * 3
-    median = statistics.median(samples)
-    return {"median_ms": median * 1e3, "iqr_pct": 100 * (q[2] - q[0]) / median, "samples": len(samples)}
-
-
-def bench_config(name, shape, mode, repeats, skip, progress):
+def bench_config(shape, mode, repeats, skip, progress):
     seq_len, batch, input_size, hidden_size = shape
     modules = make_modules(input_size, hidden_size)
     x = torch.randn(seq_len, batch, input_size, requires_grad=mode == "training")
     runs = {label: step_function(m, x, mode) for label, m in modules.items() if label not in skip}
-    # Calibrate: enough inner repetitions that one sample lasts >= 20 ms, measured on the slowest warm-up.
-    for run in runs.values():
-        run()
-    inner = {label: max(1, int(0.02 / max(timed(run, 1), 1e-6))) for label, run in runs.items()}
-    samples = {label: [] for label in runs}
-    for _ in range(repeats):
-        for label, run in runs.items():
-            samples[label].append(timed(run, inner[label]))
-        progress.update(1)
-    return {label: summary(s) for label, s in samples.items()}
+    return measure(runs, repeats, on_round=lambda: progress.update(1))
 
 
 def print_table(results, modes, configs):
@@ -89,16 +67,15 @@ def print_table(results, modes, configs):
         for mode in modes:
             r = results[config][mode]
 
-            def cell(label):
-                if label not in r:
-                    return "skipped"
-                return f"{r[label]['median_ms']:.3f} ±{r[label]['iqr_pct']:.0f}%"
+            def time_of(label):
+                return cell(r[label]) if label in r else "skipped"
 
             def ratio(label):
                 return f"{r[label]['median_ms'] / r['fastlstm']['median_ms']:.2f}x" if label in r else "-"
 
-            print(f"| {config} {CONFIGS[config]} | {mode} | {cell('torch.nn.LSTM')} | {cell('fastlstm')} | "
-                  f"{cell('fastlstm reference path')} | {ratio('torch.nn.LSTM')} | {ratio('fastlstm reference path')} |")
+            print(f"| {config} {CONFIGS[config]} | {mode} | {time_of('torch.nn.LSTM')} | {time_of('fastlstm')} | "
+                  f"{time_of('fastlstm reference path')} | {ratio('torch.nn.LSTM')} | "
+                  f"{ratio('fastlstm reference path')} |")
     print("\n± is the interquartile range in % of the median; ratio = peer time / fastlstm time (> 1: fastlstm faster)")
 
 
@@ -108,6 +85,7 @@ def main():
     parser.add_argument("--modes", nargs="+", default=["inference", "training"], choices=["inference", "training"])
     parser.add_argument("--repeats", type=int, default=15, help="timed samples per implementation (median taken)")
     parser.add_argument("--no-reference", action="store_true", help="skip the slow graph-composed reference path")
+    parser.add_argument("--no-goals", action="store_true", help="skip the goal table (single step, lengths, TF, ...)")
     parser.add_argument("--json", type=Path, default=Path("bench/results/bench_lstm.json"))
     args = parser.parse_args()
 
@@ -119,11 +97,17 @@ def main():
             results[config] = {}
             for mode in args.modes:
                 progress.set_postfix_str(f"{config} {mode}")
-                results[config][mode] = bench_config(config, CONFIGS[config], mode, args.repeats, skip, progress)
+                results[config][mode] = bench_config(CONFIGS[config], mode, args.repeats, skip, progress)
     print_table(results, args.modes, args.configs)
+    goal_rows = []
+    if not args.no_goals:
+        configs = {name: CONFIGS[name] for name in args.configs}
+        with tqdm(total=5, desc="goal rows", unit="group") as progress:
+            goal_rows = all_rows(results, configs, args.repeats, progress)
+        print_goal_table(goal_rows)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(),
-                                     "results": results}, indent=2))
+                                     "results": results, "goals": goal_rows}, indent=2))
 
 
 if __name__ == "__main__":

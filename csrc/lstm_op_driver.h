@@ -30,17 +30,11 @@ const scalar_t* data_or_null(const OptTensor& t) {
   return t ? t->const_data_ptr<scalar_t>() : nullptr;
 }
 
-// The kernels add one bias: b_ih + b_hh, or whichever exists.
-inline OptTensor combined_bias(const OptTensor& b_ih, const OptTensor& b_hh) {
-  if (b_ih && b_hh) return *b_ih + *b_hh;
-  return dense(b_ih ? b_ih : b_hh);
-}
-
 // x is [T, B, I]; with output == false (single step) no output tensor is written.
 template <typename Kernels>
 ForwardResult run_forward(const LstmSizes& s, const RowOrder& order, const at::Tensor& x, const at::Tensor& h0,
-                          const at::Tensor& c0, const at::Tensor& w_ih, const at::Tensor& w_hh, const OptTensor& bias,
-                          const OptTensor& w_peephole, double forget_bias, double cell_clip, bool training,
+                          const at::Tensor& c0, const at::Tensor& w_ih, const at::Tensor& w_hh, const OptTensor& b_ih,
+                          const OptTensor& b_hh, const OptTensor& w_peephole, double forget_bias, double cell_clip, bool training,
                           bool with_output) {
   const int64_t T = s.seq_len, B = s.batch, H = s.hidden_size;
   const at::Tensor output = with_output ? at::empty({T, B, H}, x.options()) : at::Tensor();
@@ -61,7 +55,8 @@ ForwardResult run_forward(const LstmSizes& s, const RowOrder& order, const at::T
     p.c0 = c0.const_data_ptr<scalar_t>();
     p.w_ih = w_ih.const_data_ptr<scalar_t>();
     p.w_hh = w_hh.const_data_ptr<scalar_t>();
-    p.bias = data_or_null<scalar_t>(bias);
+    p.b_ih = data_or_null<scalar_t>(b_ih);
+    p.b_hh = data_or_null<scalar_t>(b_hh);
     p.w_peephole = data_or_null<scalar_t>(w_peephole);
     p.output = with_output ? output.mutable_data_ptr<scalar_t>() : nullptr;
     p.h_n = h_n.mutable_data_ptr<scalar_t>();
@@ -132,8 +127,8 @@ ForwardResult forward_op(const at::Tensor& x, const at::Tensor& h0, const at::Te
   const RowOrder order(op, sequence_lengths, s);
   auto [output, h_n, c_n, workspace] = detail::run_forward<Kernels>(
       s, order, order.to_sorted(x, 1).contiguous(), order.to_sorted(h0, 0).contiguous(),
-      order.to_sorted(c0, 0).contiguous(), w_ih.contiguous(), w_hh.contiguous(), detail::combined_bias(b_ih, b_hh),
-      detail::dense(w_peephole), forget_bias, cell_clip, training, /*with_output=*/true);
+      order.to_sorted(c0, 0).contiguous(), w_ih.contiguous(), w_hh.contiguous(), detail::dense(b_ih),
+      detail::dense(b_hh), detail::dense(w_peephole), forget_bias, cell_clip, training, /*with_output=*/true);
   // The workspace stays in the kernels' row order: backward reorders its other inputs the same way.
   return {order.to_original(output, 1), order.to_original(h_n, 0), order.to_original(c_n, 0), workspace};
 }
@@ -174,7 +169,7 @@ CellForwardResult cell_forward_op(const at::Tensor& x, const at::Tensor& h, cons
   const RowOrder all_rows(op, std::nullopt, s);
   auto [output, h_new, c_new, workspace] = detail::run_forward<Kernels>(
       s, all_rows, x.contiguous().unsqueeze(0), h.contiguous(), c.contiguous(), w_ih.contiguous(),
-      w_hh.contiguous(), detail::combined_bias(b_ih, b_hh), detail::dense(w_peephole), forget_bias, cell_clip,
+      w_hh.contiguous(), detail::dense(b_ih), detail::dense(b_hh), detail::dense(w_peephole), forget_bias, cell_clip,
       training, /*with_output=*/false);
   return {h_new, c_new, training ? workspace.squeeze(0) : workspace};
 }

@@ -32,7 +32,8 @@ struct LstmParams {
   const scalar_t* c0 = nullptr;          // [B, H]
   const scalar_t* w_ih = nullptr;        // [4H, I]
   const scalar_t* w_hh = nullptr;        // [4H, H]
-  const scalar_t* bias = nullptr;        // [4H] = b_ih + b_hh, or nullptr
+  const scalar_t* b_ih = nullptr;        // [4H], or nullptr
+  const scalar_t* b_hh = nullptr;        // [4H], or nullptr
   const scalar_t* w_peephole = nullptr;  // [3, H] rows (w_ci, w_cf, w_co), or nullptr
 
   // Forward outputs.

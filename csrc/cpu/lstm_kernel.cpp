@@ -12,7 +12,10 @@
 namespace fastlstm::cpu {
 namespace {
 
-constexpr int64_t kMinRowsForPackedWeights = 8;
+// A weight is laid out transposed for the brgemm micro-kernel only when the copy (4H * K) is small against the work
+// that reads it (T * B rows) and each GEMM has rows enough for the micro-kernel to beat Eigen's transposed read.
+constexpr int64_t kMinTotalRowsForPacking = 64;
+constexpr int64_t kMinGemmRowsForPacking = 8;
 
 // Rows per parallel chunk: a chunk should carry enough gate math (~4k units) to pay for waking a thread.
 int64_t row_grain(int64_t hidden_size) { return std::max<int64_t>(1, 4096 / std::max<int64_t>(1, hidden_size)); }
@@ -68,13 +71,13 @@ void backward_row(const LstmParams<scalar_t>& p, const scalar_t* __restrict__ ga
 
 }  // namespace
 
-// A weight [4H, K] as its transpose [K, 4H] (what the brgemm micro-kernel wants), when the call has rows enough
-// (T * B for the input projection, B for the recurrent one) to repay the copy; else empty, and the GEMMs read the
-// weight transposed in place.
+// A weight [4H, K] as its transpose [K, 4H] (what the brgemm micro-kernel wants) when packing pays (see above);
+// else empty, and the GEMMs read the weight transposed in place.
 template <typename scalar_t>
-std::vector<scalar_t> transposed_weight(const scalar_t* weight, int64_t gates, int64_t k, int64_t rows) {
+std::vector<scalar_t> transposed_weight(const scalar_t* weight, int64_t gates, int64_t k, int64_t total_rows,
+                                        int64_t gemm_rows) {
   std::vector<scalar_t> result;
-  if (rows >= kMinRowsForPackedWeights) {
+  if (total_rows >= kMinTotalRowsForPacking && gemm_rows >= kMinGemmRowsForPacking) {
     result.resize(static_cast<size_t>(gates * k));
     transpose(weight, gates, k, k, result.data());
   }
@@ -99,10 +102,9 @@ void project_inputs(const LstmParams<scalar_t>& p, const std::vector<scalar_t>& 
   const int64_t B = p.batch, I = p.input_size, G = 4 * p.hidden_size;
   const int64_t rows = (t1 - t0) * B;
   for (int64_t row = 0; row < rows; ++row) {
-    if (p.bias != nullptr) {
-      std::memcpy(pre + row * ws_width, p.bias, G * sizeof(scalar_t));
-    } else {
-      std::fill(pre + row * ws_width, pre + row * ws_width + G, scalar_t(0));
+    scalar_t* out = pre + row * ws_width;
+    for (int64_t k = 0; k < G; ++k) {
+      out[k] = (p.b_ih ? p.b_ih[k] : scalar_t(0)) + (p.b_hh ? p.b_hh[k] : scalar_t(0));
     }
   }
   gemm_weight_t(rows, G, I, p.x + t0 * B * I, p.w_ih, w_ih_t, pre, ws_width);
@@ -129,8 +131,8 @@ void lstm_forward(const LstmParams<scalar_t>& p) {
   std::memcpy(p.c_n, p.c0, B * H * sizeof(scalar_t));
   const auto row_step = p.w_peephole ? forward_row<scalar_t, true> : forward_row<scalar_t, false>;
 
-  const std::vector<scalar_t> w_ih_t = transposed_weight(p.w_ih, G, p.input_size, T * B);
-  const std::vector<scalar_t> w_hh_t = transposed_weight(p.w_hh, G, H, T > 1 ? B : 0);
+  const std::vector<scalar_t> w_ih_t = transposed_weight(p.w_ih, G, p.input_size, T * B, chunk_steps * B);
+  const std::vector<scalar_t> w_hh_t = transposed_weight(p.w_hh, G, H, T * B, B);
 
   for (int64_t t = 0; t < T; ++t) {
     const int64_t chunk_step = t % chunk_steps;
