@@ -75,6 +75,9 @@ def _bias_and_peephole_grads(ctx, grad_bias, grad_w_peephole):
 
 
 def _remember_optional_inputs(ctx, b_ih, b_hh, w_peephole, cell_clip):
+    # Outputs nobody differentiated arrive as None instead of zero tensors (the workspace alone would be a
+    # [T, B, 5H] fill per backward); the backward ops take missing gradients as zero.
+    ctx.set_materialize_grads(False)
     ctx.has_b_ih = b_ih is not None
     ctx.has_b_hh = b_hh is not None
     ctx.has_peephole = w_peephole is not None
@@ -84,6 +87,7 @@ def _remember_optional_inputs(ctx, b_ih, b_hh, w_peephole, cell_clip):
 def _forward_setup_context(ctx, inputs, output):
     x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole, sequence_lengths, forget_bias, cell_clip, training = inputs
     out, _, _, workspace = output
+    ctx.mark_non_differentiable(workspace)
     _remember_optional_inputs(ctx, b_ih, b_hh, w_peephole, cell_clip)
     ctx.save_for_backward(x, h0, c0, w_ih, w_hh, w_peephole, sequence_lengths, out, workspace)
 
@@ -100,6 +104,7 @@ def _forward_backward(ctx, grad_output, grad_h_n, grad_c_n, grad_workspace):
 
 def _cell_forward_setup_context(ctx, inputs, output):
     x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole, forget_bias, cell_clip, training = inputs
+    ctx.mark_non_differentiable(output[2])
     _remember_optional_inputs(ctx, b_ih, b_hh, w_peephole, cell_clip)
     ctx.save_for_backward(x, h, c, w_ih, w_hh, w_peephole, output[2])
 

@@ -15,9 +15,21 @@ import warnings
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import PackedSequence
 
 from . import functional
+
+
+def _unpack(data, batch_sizes):
+    """PackedSequence data [sum(lengths), I] -> (time-major padded x [T, B, I] with rows longest first, as the kernels
+    want them, lengths [B], the rows of x.view(T * B, I) that hold the packed data, in packed order).
+
+    One index_copy each way (torch's pad_packed_sequence copies step by step, forward and backward)."""
+    batch = int(batch_sizes[0])
+    running = torch.arange(batch).unsqueeze(0) < batch_sizes.unsqueeze(1)  # [T, B], packed order is row-major
+    positions = running.flatten().nonzero().squeeze(1).to(data.device)
+    x = data.new_zeros((len(batch_sizes) * batch, data.shape[1])).index_copy(0, positions, data)
+    return x.view(len(batch_sizes), batch, data.shape[1]), running.sum(0), positions
 
 
 def _reverse_within_lengths(x, lengths):
@@ -169,9 +181,8 @@ class LSTM(nn.Module):
         if is_packed:
             data, batch_sizes, sorted_indices, unsorted_indices = input
             self._check_input(data, batch_sizes)
-            # Sorted, time-major and padded: rows come longest first, as the kernels want them.
-            x, lengths = pad_packed_sequence(PackedSequence(data, batch_sizes), batch_first=False)
-            batch = int(batch_sizes[0])
+            x, lengths, packed_positions = _unpack(data, batch_sizes)
+            batch = x.shape[1]
             is_batched = True
         else:
             if input.dim() not in (2, 3):
@@ -209,8 +220,8 @@ class LSTM(nn.Module):
         output, h_n, c_n = self._run_layers(x, h0, c0, lengths)
 
         if is_packed:
-            packed = pack_padded_sequence(output, lengths, batch_first=False, enforce_sorted=True)
-            output = PackedSequence(packed.data, batch_sizes, sorted_indices, unsorted_indices)
+            output_data = output.reshape(-1, output.shape[-1]).index_select(0, packed_positions)
+            output = PackedSequence(output_data, batch_sizes, sorted_indices, unsorted_indices)
             if unsorted_indices is not None:
                 h_n, c_n = h_n.index_select(1, unsorted_indices), c_n.index_select(1, unsorted_indices)
         elif not is_batched:
