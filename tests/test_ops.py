@@ -221,3 +221,20 @@ def test_opcheck_cell_forward_and_backward(dtype, peephole):
     x, h, c, w_ih, w_hh, _, _, w_peephole = [t.detach() if t is not None else None for t in inputs.values()]
     _opcheck(ops.cell_backward.default,
              (torch.randn_like(h_new), None, x, h, c, w_ih, w_hh, w_peephole, workspace.detach(), 0.0))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("lengths", [None, "ragged"], ids=str)
+def test_thread_team_path_matches_reference(dtype, lengths):
+    """Sizes where the time loop runs in a team of threads, each owning a slice of the hidden units (cpu/lstm_kernel.cpp:
+    >= 1 MFLOP of recurrent GEMM per step); H = 100 gives slices of 64 and 36 units."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        inputs = make_inputs(7, 16, 9, 100, dtype, peephole=True)
+        lengths = None if lengths is None else torch.tensor([7, 3, 0, 7, 5, 1, 2, 7, 6, 4, 7, 7, 0, 3, 2, 1])
+        options = dict(forget_bias=0.5, cell_clip=0.8)
+        compare_with_grads(fused_sequence(inputs, lengths, **options), reference_sequence(inputs, lengths, **options),
+                           inputs, dtype)
+    finally:
+        torch.set_num_threads(threads)

@@ -1,6 +1,7 @@
 #include "lstm_kernel.h"
 
 #include <ATen/Parallel.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cstring>
@@ -17,8 +18,39 @@ namespace {
 constexpr int64_t kMinTotalRowsForPacking = 64;
 constexpr int64_t kMinGemmRowsForPacking = 8;
 
-// Rows per parallel chunk: a chunk should carry enough gate math (~4k units) to pay for waking a thread.
-int64_t row_grain(int64_t hidden_size) { return std::max<int64_t>(1, 4096 / std::max<int64_t>(1, hidden_size)); }
+// The time loop runs in one team of threads for the whole call, each thread owning a slice of the hidden units (all
+// four gates of them): per step it computes its columns of the recurrent GEMM and the gate math of its units, and
+// the team meets at one barrier per step. A fork/join per GEMM and per pointwise pass (two per step) cost more than
+// the work at mid sizes (C4: ~20 us of a ~30 us step). Slices are multiples of 16 units (one AVX-512 float vector).
+constexpr int64_t kSliceAlign = 16;
+// Below ~1 MFLOP of recurrent GEMM per step a barrier costs more than the second thread brings.
+constexpr int64_t kMinStepFlopsForTeam = int64_t{1} << 20;
+
+int64_t team_size(int64_t batch, int64_t hidden_size) {
+  const int64_t step_flops = 2 * batch * 4 * hidden_size * hidden_size;
+  if (step_flops < kMinStepFlopsForTeam || at::in_parallel_region()) return 1;
+  return std::clamp<int64_t>(hidden_size / kSliceAlign, 1, at::get_num_threads());
+}
+
+// Runs body(j0, j1, sync) on `threads` threads, each with its slice [j0, j1) of the H units; sync() is a barrier of
+// the team (every thread must call it equally often).
+template <typename Body>
+void run_team(int64_t threads, int64_t hidden_size, const Body& body) {
+  if (threads <= 1) {
+    body(int64_t{0}, hidden_size, [] {});
+    return;
+  }
+  const int64_t per_thread = (hidden_size + threads - 1) / threads;
+  const int64_t slice = (per_thread + kSliceAlign - 1) / kSliceAlign * kSliceAlign;
+#pragma omp parallel num_threads(static_cast<int>(threads))
+  {
+    const int64_t id = omp_get_thread_num();
+    const int64_t j0 = std::min(hidden_size, id * slice);
+    body(j0, std::min(hidden_size, j0 + slice), [] {
+#pragma omp barrier
+    });
+  }
+}
 
 template <typename scalar_t, bool kPeephole>
 Peephole<scalar_t> peephole_at(const scalar_t* w_peephole, int64_t hidden_size, int64_t j) {
@@ -26,16 +58,17 @@ Peephole<scalar_t> peephole_at(const scalar_t* w_peephole, int64_t hidden_size, 
   return {w_peephole[j], w_peephole[hidden_size + j], w_peephole[2 * hidden_size + j]};
 }
 
-// One row of one step. pre: the row's workspace (pre-activations in, activated gates and c out); h, c: the state.
-// Branch-free in j, with peepholes a compile-time choice, so that the loop vectorises.
+// Units [j0, j1) of one row of one step. pre: the row's workspace (pre-activations in, activated gates and c out);
+// c: the cell state (read and written); h, out: where the new h goes (out may be null). Branch-free in j, with
+// peepholes a compile-time choice, so that the loop vectorises.
 template <typename scalar_t, bool kPeephole>
-void forward_row(const LstmParams<scalar_t>& p, scalar_t* __restrict__ pre, scalar_t* __restrict__ h,
-                 scalar_t* __restrict__ c) {
-  // Locals, not p's fields: stores through pre/h/c could otherwise alias p and force reloads in the loop.
+void forward_units(const LstmParams<scalar_t>& p, int64_t j0, int64_t j1, scalar_t* __restrict__ pre,
+                   scalar_t* __restrict__ c, scalar_t* __restrict__ h, scalar_t* __restrict__ out) {
+  // Locals, not p's fields: stores through the pointers could otherwise alias p and force reloads in the loop.
   const int64_t H = p.hidden_size, G = 4 * H;
   const scalar_t forget_bias = p.forget_bias, cell_clip = p.cell_clip;
   const scalar_t* __restrict__ w_peephole = p.w_peephole;
-  for (int64_t j = 0; j < H; ++j) {
+  for (int64_t j = j0; j < j1; ++j) {
     const auto r = gates_forward<scalar_t>(pre[j], pre[H + j], pre[2 * H + j], pre[3 * H + j], c[j],
                                            peephole_at<scalar_t, kPeephole>(w_peephole, H, j), forget_bias,
                                            cell_clip);
@@ -47,19 +80,21 @@ void forward_row(const LstmParams<scalar_t>& p, scalar_t* __restrict__ pre, scal
     c[j] = r.c;
     h[j] = r.h;
   }
+  if (out != nullptr) std::memcpy(out + j0, h + j0, (j1 - j0) * sizeof(scalar_t));
 }
 
-// One row of one step backward. d_h arrives as dh[j] + grad_out[j]; dc is updated in place to the gradient of c_prev.
+// Units [j0, j1) of one row of one step backward. d_h arrives as dh[j] + grad_out[j]; dc is updated in place to the
+// gradient of c_prev.
 template <typename scalar_t, bool kPeephole>
-void backward_row(const LstmParams<scalar_t>& p, const scalar_t* __restrict__ gates,
-                  const scalar_t* __restrict__ c_prev, const scalar_t* __restrict__ grad_out,
-                  const scalar_t* __restrict__ dh, scalar_t* __restrict__ dc, scalar_t* __restrict__ d_pre) {
+void backward_units(const LstmParams<scalar_t>& p, int64_t j0, int64_t j1, const scalar_t* __restrict__ gates,
+                    const scalar_t* __restrict__ c_prev, const scalar_t* __restrict__ grad_out,
+                    const scalar_t* __restrict__ dh, scalar_t* __restrict__ dc, scalar_t* __restrict__ d_pre) {
   const int64_t H = p.hidden_size, G = 4 * H;
   const scalar_t cell_clip = p.cell_clip;
   const scalar_t* __restrict__ w_peephole = p.w_peephole;
-  for (int64_t j = 0; j < H; ++j) {
+  for (int64_t j = j0; j < j1; ++j) {
     const auto r = gates_backward<scalar_t>(gates[j], gates[H + j], gates[2 * H + j], gates[3 * H + j],
-                                            gates[G + j], c_prev[j], dh[j] + grad_out[j], dc[j],
+                                            gates[G + j], c_prev[j], dh[j] + (grad_out ? grad_out[j] : 0), dc[j],
                                             peephole_at<scalar_t, kPeephole>(w_peephole, H, j), cell_clip);
     d_pre[j] = r.d_pre_i;
     d_pre[H + j] = r.d_pre_f;
@@ -68,8 +103,6 @@ void backward_row(const LstmParams<scalar_t>& p, const scalar_t* __restrict__ ga
     dc[j] = r.d_c_prev;
   }
 }
-
-}  // namespace
 
 // A weight [4H, K] as its transpose [K, 4H] (what the brgemm micro-kernel wants) when packing pays (see above);
 // else empty, and the GEMMs read the weight transposed in place.
@@ -84,31 +117,41 @@ std::vector<scalar_t> transposed_weight(const scalar_t* weight, int64_t gates, i
   return result;
 }
 
-// C[rows, 4H] += A[rows, K] . W^T with W [4H, K], or its transpose w_t [K, 4H] if it was laid out.
+// Columns {g*H + j : g in i,f,g,o; j in [j0, j1)} of C[rows, 4H] += A[rows, K] . W^T, with W [4H, K] or its
+// transpose w_t [K, 4H] if it was laid out. One GEMM when the slice is all of H.
 template <typename scalar_t>
-void gemm_weight_t(int64_t rows, int64_t gates, int64_t k, const scalar_t* a, const scalar_t* weight,
-                   const std::vector<scalar_t>& w_t, scalar_t* c, int64_t ldc) {
-  if (w_t.empty()) {
-    gemm<scalar_t>(false, true, rows, gates, k, 1, a, k, weight, k, 1, c, ldc);
-  } else {
-    gemm<scalar_t>(false, false, rows, gates, k, 1, a, k, w_t.data(), gates, 1, c, ldc);
+void gemm_gate_columns(int64_t rows, int64_t hidden_size, int64_t k, int64_t j0, int64_t j1, const scalar_t* a,
+                       const scalar_t* weight, const std::vector<scalar_t>& w_t, scalar_t* c, int64_t ldc) {
+  const int64_t G = 4 * hidden_size;
+  const bool whole = j0 == 0 && j1 == hidden_size;
+  for (int64_t gate = 0; gate < (whole ? 1 : 4); ++gate) {
+    const int64_t col = gate * hidden_size + j0, width = whole ? G : j1 - j0;
+    if (w_t.empty()) {
+      gemm<scalar_t>(false, true, rows, width, k, 1, a, k, weight + col * k, k, 1, c + col, ldc);
+    } else {
+      gemm<scalar_t>(false, false, rows, width, k, 1, a, k, w_t.data() + col, G, 1, c + col, ldc);
+    }
   }
 }
 
-// Input projection of steps [t0, t1): pre[t, b, :4H] = x[t, b] . w_ih^T + bias, rows ws_width apart.
+// Input projection of steps [t0, t1), columns of units [j0, j1): pre[t, b] = x[t, b] . w_ih^T + b_ih + b_hh.
 template <typename scalar_t>
 void project_inputs(const LstmParams<scalar_t>& p, const std::vector<scalar_t>& w_ih_t, int64_t t0, int64_t t1,
-                    scalar_t* pre, int64_t ws_width) {
-  const int64_t B = p.batch, I = p.input_size, G = 4 * p.hidden_size;
+                    int64_t j0, int64_t j1, scalar_t* pre, int64_t ws_width) {
+  const int64_t B = p.batch, H = p.hidden_size;
   const int64_t rows = (t1 - t0) * B;
   for (int64_t row = 0; row < rows; ++row) {
-    scalar_t* out = pre + row * ws_width;
-    for (int64_t k = 0; k < G; ++k) {
-      out[k] = (p.b_ih ? p.b_ih[k] : scalar_t(0)) + (p.b_hh ? p.b_hh[k] : scalar_t(0));
+    for (int64_t gate = 0; gate < 4; ++gate) {
+      scalar_t* out = pre + row * ws_width + gate * H;
+      for (int64_t j = j0; j < j1; ++j) {
+        out[j] = (p.b_ih ? p.b_ih[gate * H + j] : scalar_t(0)) + (p.b_hh ? p.b_hh[gate * H + j] : scalar_t(0));
+      }
     }
   }
-  gemm_weight_t(rows, G, I, p.x + t0 * B * I, p.w_ih, w_ih_t, pre, ws_width);
+  gemm_gate_columns(rows, H, p.input_size, j0, j1, p.x + t0 * B * p.input_size, p.w_ih, w_ih_t, pre, ws_width);
 }
+
+}  // namespace
 
 template <typename scalar_t>
 void lstm_forward(const LstmParams<scalar_t>& p) {
@@ -129,31 +172,34 @@ void lstm_forward(const LstmParams<scalar_t>& p) {
 
   std::memcpy(p.h_n, p.h0, B * H * sizeof(scalar_t));
   std::memcpy(p.c_n, p.c0, B * H * sizeof(scalar_t));
-  const auto row_step = p.w_peephole ? forward_row<scalar_t, true> : forward_row<scalar_t, false>;
-
+  const auto units = p.w_peephole ? forward_units<scalar_t, true> : forward_units<scalar_t, false>;
   const std::vector<scalar_t> w_ih_t = transposed_weight(p.w_ih, G, p.input_size, T * B, chunk_steps * B);
   const std::vector<scalar_t> w_hh_t = transposed_weight(p.w_hh, G, H, T * B, B);
 
-  for (int64_t t = 0; t < T; ++t) {
-    const int64_t chunk_step = t % chunk_steps;
-    if (chunk_step == 0) project_inputs(p, w_ih_t, t, std::min(T, t + chunk_steps), workspace, ws_width);
-    const int64_t rows = p.rows_at(t);
-    scalar_t* pre_t = workspace + chunk_step * B * ws_width;
-    // Recurrent projection of the rows still running; h_n holds h_{t-1}.
-    gemm_weight_t(rows, G, H, p.h_n, p.w_hh, w_hh_t, pre_t, ws_width);
-    at::parallel_for(0, rows, row_grain(H), [&](int64_t row_begin, int64_t row_end) {
-      for (int64_t b = row_begin; b < row_end; ++b) {
-        row_step(p, pre_t + b * ws_width, p.h_n + b * H, p.c_n + b * H);
+  run_team(team_size(B, H), H, [&](int64_t j0, int64_t j1, const auto& sync) {
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t chunk_step = t % chunk_steps;
+      if (chunk_step == 0) project_inputs(p, w_ih_t, t, std::min(T, t + chunk_steps), j0, j1, workspace, ws_width);
+      const int64_t rows = p.rows_at(t);
+      scalar_t* pre_t = workspace + chunk_step * B * ws_width;
+      // h_{t-1} of the running rows: the previous step's output (each step writes its own output rows, so a fast
+      // thread never overwrites what a slow one still reads).
+      const scalar_t* h_prev = t == 0 ? p.h0 : p.output + (t - 1) * B * H;
+      gemm_gate_columns(rows, H, H, j0, j1, h_prev, p.w_hh, w_hh_t, pre_t, ws_width);
+      scalar_t* out_t = p.output ? p.output + t * B * H : nullptr;
+      for (int64_t b = 0; b < rows; ++b) {
+        units(p, j0, j1, pre_t + b * ws_width, p.c_n + b * H, p.h_n + b * H, out_t ? out_t + b * H : nullptr);
       }
-    });
-    if (p.output != nullptr) {
-      scalar_t* out_t = p.output + t * B * H;
-      std::memcpy(out_t, p.h_n, rows * H * sizeof(scalar_t));
-      std::fill(out_t + rows * H, out_t + B * H, scalar_t(0));  // finished rows
+      for (int64_t b = rows; b < B; ++b) {  // finished rows: zero output, a defined workspace
+        if (out_t) std::fill(out_t + b * H + j0, out_t + b * H + j1, scalar_t(0));
+        if (p.workspace == nullptr) continue;
+        for (int64_t slot = 0; slot < kWorkspaceWidth; ++slot) {
+          std::fill(pre_t + b * ws_width + slot * H + j0, pre_t + b * ws_width + slot * H + j1, scalar_t(0));
+        }
+      }
+      sync();
     }
-    // Finished rows keep a defined workspace: backward never reads it, but it is a returned tensor.
-    if (p.workspace != nullptr) std::fill(pre_t + rows * ws_width, pre_t + B * ws_width, scalar_t(0));
-  }
+  });
 }
 
 template <typename scalar_t>
@@ -172,25 +218,30 @@ void lstm_backward(const LstmParams<scalar_t>& p) {
   } else {
     std::fill(p.grad_c0, p.grad_c0 + B * H, scalar_t(0));
   }
-  const std::vector<scalar_t> no_grad_output(p.grad_output ? 0 : H, scalar_t(0));
-  const auto row_step = p.w_peephole ? backward_row<scalar_t, true> : backward_row<scalar_t, false>;
+  const auto units = p.w_peephole ? backward_units<scalar_t, true> : backward_units<scalar_t, false>;
 
-  for (int64_t t = T - 1; t >= 0; --t) {
-    const int64_t rows = p.rows_at(t);
-    const scalar_t* ws_t = p.saved_workspace + t * B * ws_width;
-    scalar_t* grad_pre_t = p.grad_pre + t * B * G;
-    at::parallel_for(0, rows, row_grain(H), [&](int64_t row_begin, int64_t row_end) {
-      for (int64_t b = row_begin; b < row_end; ++b) {
+  run_team(team_size(B, H), H, [&](int64_t j0, int64_t j1, const auto& sync) {
+    for (int64_t t = T - 1; t >= 0; --t) {
+      const int64_t rows = p.rows_at(t);
+      const scalar_t* ws_t = p.saved_workspace + t * B * ws_width;
+      scalar_t* grad_pre_t = p.grad_pre + t * B * G;
+      for (int64_t b = 0; b < rows; ++b) {
         const scalar_t* c_prev = t > 0 ? p.saved_workspace + ((t - 1) * B + b) * ws_width + G : p.c0 + b * H;
-        const scalar_t* grad_out = p.grad_output ? p.grad_output + (t * B + b) * H : no_grad_output.data();
-        row_step(p, ws_t + b * ws_width, c_prev, grad_out, p.grad_h0 + b * H, p.grad_c0 + b * H,
-                 grad_pre_t + b * G);
+        const scalar_t* grad_out = p.grad_output ? p.grad_output + (t * B + b) * H : nullptr;
+        units(p, j0, j1, ws_t + b * ws_width, c_prev, grad_out, p.grad_h0 + b * H, p.grad_c0 + b * H,
+              grad_pre_t + b * G);
       }
-    });
-    std::fill(grad_pre_t + rows * G, grad_pre_t + B * G, scalar_t(0));
-    // dh_{t-1} = d_pre_t . w_hh for the running rows (the output gradient of t-1 is added when t-1 is processed).
-    gemm<scalar_t>(false, false, rows, H, G, 1, grad_pre_t, G, p.w_hh, H, 0, p.grad_h0, H);
-  }
+      for (int64_t b = rows; b < B; ++b) {
+        for (int64_t gate = 0; gate < 4; ++gate) {
+          std::fill(grad_pre_t + b * G + gate * H + j0, grad_pre_t + b * G + gate * H + j1, scalar_t(0));
+        }
+      }
+      sync();  // the GEMM below reads every thread's grad_pre_t
+      // dh_{t-1}[:, j0:j1] = d_pre_t . w_hh[:, j0:j1] for the running rows (the output gradient of t-1 is added when
+      // t-1 is processed).
+      gemm<scalar_t>(false, false, rows, j1 - j0, G, 1, grad_pre_t, G, p.w_hh + j0, H, 0, p.grad_h0 + j0, H);
+    }
+  });
 
   // Input and weight gradients as big GEMMs over all steps. The weight gradients reduce over the T*B rows: with
   // grad_pre transposed once to [4H, T*B] they (and the bias gradient, a row sum) read it untransposed.
