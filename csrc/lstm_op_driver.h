@@ -2,6 +2,8 @@
 // struct, run the device's kernel, restore the caller's row order. `Kernels` supplies
 //   template <typename scalar_t> static void forward(const LstmParams<scalar_t>&);
 //   template <typename scalar_t> static void backward(const LstmParams<scalar_t>&);
+//   static at::Tensor workspace_empty(at::IntArrayRef sizes, const at::TensorOptions&);
+// the allocation of the large buffers that never reach the user as outputs (workspace, gradient scratch).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -40,7 +42,7 @@ ForwardResult run_forward(const LstmSizes& s, const RowOrder& order, const at::T
   const at::Tensor output = with_output ? at::empty({T, B, H}, x.options()) : at::Tensor();
   const at::Tensor h_n = at::empty({B, H}, x.options());
   const at::Tensor c_n = at::empty({B, H}, x.options());
-  const at::Tensor workspace = at::empty({training ? T : 0, B, kWorkspaceWidth * H}, x.options());
+  const at::Tensor workspace = Kernels::workspace_empty({training ? T : 0, B, kWorkspaceWidth * H}, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fastlstm::forward", [&] {
     LstmParams<scalar_t> p;
     p.seq_len = T;
@@ -75,7 +77,7 @@ BackwardResult run_backward(const LstmSizes& s, const RowOrder& order, const Opt
                             const at::Tensor& workspace, double cell_clip) {
   const int64_t T = s.seq_len, B = s.batch, I = s.input_size, H = s.hidden_size;
   const auto options = x.options();
-  const at::Tensor grad_pre = at::empty({T, B, 4 * H}, options);
+  const at::Tensor grad_pre = Kernels::workspace_empty({T, B, 4 * H}, options);
   const at::Tensor grad_x = at::empty({T, B, I}, options);
   const at::Tensor grad_h0 = at::empty({B, H}, options);
   const at::Tensor grad_c0 = at::empty({B, H}, options);

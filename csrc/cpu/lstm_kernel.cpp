@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "../gates.h"
+#include "buffer_pool.h"
 #include "gemm.h"
 
 namespace fastlstm::cpu {
@@ -107,13 +108,11 @@ void backward_units(const LstmParams<scalar_t>& p, int64_t j0, int64_t j1, const
 // A weight [4H, K] as its transpose [K, 4H] (what the brgemm micro-kernel wants) when packing pays (see above);
 // else empty, and the GEMMs read the weight transposed in place.
 template <typename scalar_t>
-std::vector<scalar_t> transposed_weight(const scalar_t* weight, int64_t gates, int64_t k, int64_t total_rows,
-                                        int64_t gemm_rows) {
-  std::vector<scalar_t> result;
-  if (total_rows >= kMinTotalRowsForPacking && gemm_rows >= kMinGemmRowsForPacking) {
-    result.resize(static_cast<size_t>(gates * k));
-    transpose(weight, gates, k, k, result.data());
-  }
+PooledScratch<scalar_t> transposed_weight(const scalar_t* weight, int64_t gates, int64_t k, int64_t total_rows,
+                                          int64_t gemm_rows) {
+  const bool pays = total_rows >= kMinTotalRowsForPacking && gemm_rows >= kMinGemmRowsForPacking;
+  PooledScratch<scalar_t> result(pays ? gates * k : 0);
+  if (pays) transpose(weight, gates, k, k, result.data());
   return result;
 }
 
@@ -121,12 +120,12 @@ std::vector<scalar_t> transposed_weight(const scalar_t* weight, int64_t gates, i
 // transpose w_t [K, 4H] if it was laid out. One GEMM when the slice is all of H.
 template <typename scalar_t>
 void gemm_gate_columns(int64_t rows, int64_t hidden_size, int64_t k, int64_t j0, int64_t j1, const scalar_t* a,
-                       const scalar_t* weight, const std::vector<scalar_t>& w_t, scalar_t* c, int64_t ldc) {
+                       const scalar_t* weight, const PooledScratch<scalar_t>& w_t, scalar_t* c, int64_t ldc) {
   const int64_t G = 4 * hidden_size;
   const bool whole = j0 == 0 && j1 == hidden_size;
   for (int64_t gate = 0; gate < (whole ? 1 : 4); ++gate) {
     const int64_t col = gate * hidden_size + j0, width = whole ? G : j1 - j0;
-    if (w_t.empty()) {
+    if (w_t.data() == nullptr) {
       gemm<scalar_t>(false, true, rows, width, k, 1, a, k, weight + col * k, k, 1, c + col, ldc);
     } else {
       gemm<scalar_t>(false, false, rows, width, k, 1, a, k, w_t.data() + col, G, 1, c + col, ldc);
@@ -136,7 +135,7 @@ void gemm_gate_columns(int64_t rows, int64_t hidden_size, int64_t k, int64_t j0,
 
 // Input projection of steps [t0, t1), columns of units [j0, j1): pre[t, b] = x[t, b] . w_ih^T + b_ih + b_hh.
 template <typename scalar_t>
-void project_inputs(const LstmParams<scalar_t>& p, const std::vector<scalar_t>& w_ih_t, int64_t t0, int64_t t1,
+void project_inputs(const LstmParams<scalar_t>& p, const PooledScratch<scalar_t>& w_ih_t, int64_t t0, int64_t t1,
                     int64_t j0, int64_t j1, scalar_t* pre, int64_t ws_width) {
   const int64_t B = p.batch, H = p.hidden_size;
   const int64_t rows = (t1 - t0) * B;
@@ -173,8 +172,8 @@ void lstm_forward(const LstmParams<scalar_t>& p) {
   std::memcpy(p.h_n, p.h0, B * H * sizeof(scalar_t));
   std::memcpy(p.c_n, p.c0, B * H * sizeof(scalar_t));
   const auto units = p.w_peephole ? forward_units<scalar_t, true> : forward_units<scalar_t, false>;
-  const std::vector<scalar_t> w_ih_t = transposed_weight(p.w_ih, G, p.input_size, T * B, chunk_steps * B);
-  const std::vector<scalar_t> w_hh_t = transposed_weight(p.w_hh, G, H, T * B, B);
+  const PooledScratch<scalar_t> w_ih_t = transposed_weight(p.w_ih, G, p.input_size, T * B, chunk_steps * B);
+  const PooledScratch<scalar_t> w_hh_t = transposed_weight(p.w_hh, G, H, T * B, B);
 
   run_team(team_size(B, H), H, [&](int64_t j0, int64_t j1, const auto& sync) {
     for (int64_t t = 0; t < T; ++t) {
@@ -247,7 +246,7 @@ void lstm_backward(const LstmParams<scalar_t>& p) {
   // grad_pre transposed once to [4H, T*B] they (and the bias gradient, a row sum) read it untransposed.
   const int64_t rows_total = T * B;
   gemm<scalar_t>(false, false, rows_total, I, G, 1, p.grad_pre, G, p.w_ih, I, 0, p.grad_x, I);
-  std::vector<scalar_t> grad_pre_t(static_cast<size_t>(G * rows_total));
+  const PooledScratch<scalar_t> grad_pre_t(G * rows_total);
   transpose(p.grad_pre, rows_total, G, G, grad_pre_t.data());
   gemm<scalar_t>(false, false, G, I, rows_total, 1, grad_pre_t.data(), rows_total, p.x, I, 0, p.grad_w_ih, I);
   gemm<scalar_t>(false, false, G, H, B, 1, grad_pre_t.data(), rows_total, p.h0, H, 0, p.grad_w_hh, H);

@@ -2,6 +2,7 @@
 #include <torch/library.h>
 
 #include "../lstm_op_driver.h"
+#include "buffer_pool.h"
 #include "lstm_kernel.h"
 
 namespace fastlstm {
@@ -15,6 +16,9 @@ struct CpuKernels {
   template <typename scalar_t>
   static void backward(const LstmParams<scalar_t>& p) {
     cpu::lstm_backward(p);
+  }
+  static at::Tensor workspace_empty(at::IntArrayRef sizes, const at::TensorOptions& options) {
+    return cpu::pooled_empty(sizes, options);
   }
 };
 
