@@ -156,7 +156,8 @@ bool brgemm_gemm(bool, bool, int64_t, int64_t, int64_t, double, const double*, i
 GemmEngine gemm_engine() { return engines().engine; }
 
 template <typename scalar_t>
-void transpose(const scalar_t* in, int64_t rows, int64_t cols, int64_t ld_in, scalar_t* out) {
+void transpose(const scalar_t* in, int64_t rows, int64_t cols, int64_t ld_in, scalar_t* out, int64_t ld_out) {
+  if (ld_out == 0) ld_out = rows;
   constexpr int64_t kBlock = 32;
   const int64_t col_blocks = (cols + kBlock - 1) / kBlock;
   const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, rows * kBlock));
@@ -166,7 +167,7 @@ void transpose(const scalar_t* in, int64_t rows, int64_t cols, int64_t ld_in, sc
       for (int64_t r0 = 0; r0 < rows; r0 += kBlock) {
         const int64_t r1 = std::min(rows, r0 + kBlock);
         for (int64_t c = c0; c < c1; ++c) {
-          for (int64_t r = r0; r < r1; ++r) out[c * rows + r] = in[r * ld_in + c];
+          for (int64_t r = r0; r < r1; ++r) out[c * ld_out + r] = in[r * ld_in + c];
         }
       }
     }
@@ -190,8 +191,8 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, scalar_t 
   eigen_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-template void transpose<float>(const float*, int64_t, int64_t, int64_t, float*);
-template void transpose<double>(const double*, int64_t, int64_t, int64_t, double*);
+template void transpose<float>(const float*, int64_t, int64_t, int64_t, float*, int64_t);
+template void transpose<double>(const double*, int64_t, int64_t, int64_t, double*, int64_t);
 template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t,
                           float, float*, int64_t);
 template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, const double*,

@@ -17,9 +17,9 @@ enum class GemmEngine { Brgemm, Blas, Eigen };
 // itself links (MKL in the x86 wheels). FASTLSTM_GEMM=blas|eigen in the environment (read once) forces one.
 GemmEngine gemm_engine();
 
-// out[cols, rows] (dense) = in[rows, cols] transposed, in having row stride ld_in. Cache-blocked.
+// out[cols, rows] = in[rows, cols] transposed; ld_in, ld_out are the row strides (ld_out 0: dense, = rows).
 template <typename scalar_t>
-void transpose(const scalar_t* in, int64_t rows, int64_t cols, int64_t ld_in, scalar_t* out);
+void transpose(const scalar_t* in, int64_t rows, int64_t cols, int64_t ld_in, scalar_t* out, int64_t ld_out = 0);
 
 template <typename scalar_t>
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, scalar_t alpha, const scalar_t* a,

@@ -242,22 +242,28 @@ void lstm_backward(const LstmParams<scalar_t>& p) {
     }
   });
 
-  // Input and weight gradients as big GEMMs over all steps. The weight gradients reduce over the T*B rows: with
-  // grad_pre transposed once to [4H, T*B] they (and the bias gradient, a row sum) read it untransposed.
+  // Input and weight gradients as big GEMMs over all steps. The weight gradients reduce over the T*B rows, which
+  // the brgemm micro-kernel wants as the inner dimension of an untransposed A: grad_w^T [K, 4H] = in^T . grad_pre,
+  // with in = x [TB, I] or h_prev = [h0; output[0 .. T-2]] [TB, H]. Transposing those moves (I + H) * TB values
+  // instead of the 4H * TB of grad_pre; the [K, 4H] results are small.
   const int64_t rows_total = T * B;
   gemm<scalar_t>(false, false, rows_total, I, G, 1, p.grad_pre, G, p.w_ih, I, 0, p.grad_x, I);
-  const PooledScratch<scalar_t> grad_pre_t(G * rows_total);
-  transpose(p.grad_pre, rows_total, G, G, grad_pre_t.data());
-  gemm<scalar_t>(false, false, G, I, rows_total, 1, grad_pre_t.data(), rows_total, p.x, I, 0, p.grad_w_ih, I);
-  gemm<scalar_t>(false, false, G, H, B, 1, grad_pre_t.data(), rows_total, p.h0, H, 0, p.grad_w_hh, H);
-  gemm<scalar_t>(false, false, G, H, rows_total - B, 1, grad_pre_t.data() + B, rows_total, p.saved_output, H, 1,
-                 p.grad_w_hh, H);
-  at::parallel_for(0, G, 64, [&](int64_t begin, int64_t end) {
-    for (int64_t k = begin; k < end; ++k) {
-      const scalar_t* row = grad_pre_t.data() + k * rows_total;
-      scalar_t sum = 0;
-      for (int64_t r = 0; r < rows_total; ++r) sum += row[r];
-      p.grad_bias[k] = sum;
+  const PooledScratch<scalar_t> inputs_t(std::max(I, H) * rows_total);
+  const PooledScratch<scalar_t> grad_w_t(std::max(I, H) * G);
+  transpose(p.x, rows_total, I, I, inputs_t.data());
+  gemm<scalar_t>(false, false, I, G, rows_total, 1, inputs_t.data(), rows_total, p.grad_pre, G, 0, grad_w_t.data(), G);
+  transpose(grad_w_t.data(), I, G, G, p.grad_w_ih);
+  transpose(p.h0, B, H, H, inputs_t.data(), rows_total);
+  transpose(p.saved_output, rows_total - B, H, H, inputs_t.data() + B, rows_total);
+  gemm<scalar_t>(false, false, H, G, rows_total, 1, inputs_t.data(), rows_total, p.grad_pre, G, 0, grad_w_t.data(), G);
+  transpose(grad_w_t.data(), H, G, G, p.grad_w_hh);
+  // Bias gradient: column sums of grad_pre, in blocks of columns so that the inner loop runs along rows of memory.
+  at::parallel_for(0, (G + 63) / 64, 1, [&](int64_t begin, int64_t end) {
+    const int64_t k0 = begin * 64, k1 = std::min(G, end * 64);
+    std::fill(p.grad_bias + k0, p.grad_bias + k1, scalar_t(0));
+    for (int64_t r = 0; r < rows_total; ++r) {
+      const scalar_t* row = p.grad_pre + r * G;
+      for (int64_t k = k0; k < k1; ++k) p.grad_bias[k] += row[k];
     }
   });
 
