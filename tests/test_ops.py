@@ -227,7 +227,7 @@ def test_opcheck_cell_forward_and_backward(dtype, peephole):
 @pytest.mark.parametrize("lengths", [None, "ragged"], ids=str)
 def test_thread_team_path_matches_reference(dtype, lengths):
     """Sizes where the time loop runs in a team of threads, each owning a slice of the hidden units (cpu/lstm_kernel.cpp:
-    >= 1 MFLOP of recurrent GEMM per step); H = 100 gives slices of 64 and 36 units."""
+    >= 64 kFLOP of recurrent GEMM per step); H = 100 gives slices of 64 and 36 units."""
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
