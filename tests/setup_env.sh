@@ -2,6 +2,7 @@
 # fastlstm into it when its sources changed. Quick when nothing changed. Sets $PYTHON.
 #   FASTLSTM_VENV   where the virtualenv lives (default: <repo>/.venv)
 #   FASTLSTM_TORCH  the torch to pin (default 2.13.0, the CPU wheel these machines carry locally)
+#   FASTLSTM_WITH_TF=1  also install tensorflow-cpu (the optional peer of tests/test_tf_reference.py and bench/)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -17,6 +18,9 @@ fi
 PYTHON="$VENV/bin/python"
 
 tools_stamp="$VENV/.fastlstm-tools"
+if [ "${FASTLSTM_WITH_TF:-0}" = 1 ]; then
+  TOOLS+=(tensorflow-cpu==2.21.0)
+fi
 wanted_tools="torch==$TORCH_PIN ${TOOLS[*]}"
 if [ "$(cat "$tools_stamp" 2>/dev/null)" != "$wanted_tools" ]; then
   echo "setup: installing $wanted_tools" >&2

@@ -1,0 +1,117 @@
+"""What every TF1-style cell shares: the RNNCell contract, LSTMStateTuple, TF's initialisers and layer norm, and the
+conversion of TF's fused LSTM kernel to the layout of fastlstm's ops."""
+
+import collections
+
+import torch
+from torch import nn
+
+# TF1's LSTM state: c first, then h.
+LSTMStateTuple = collections.namedtuple("LSTMStateTuple", ("c", "h"))
+
+TF_LAYER_NORM_EPSILON = 1e-12  # tf.contrib.layers.layer_norm's variance epsilon
+
+
+class RNNCell(nn.Module):
+    """TF1's RNNCell as a torch module: ``output, new_state = cell(inputs, state)``.
+
+    Subclasses implement ``forward(inputs, state)`` and the ``state_size`` / ``output_size`` properties (an int, or a
+    (named) tuple of them for tuple states); every driver (fastlstm.rnn) and wrapper (fastlstm.wrappers) then works
+    with them. ``begin_sequence`` is called by the drivers before the first step of a sequence (variational dropout
+    draws its masks there).
+    """
+
+    @property
+    def state_size(self):
+        raise NotImplementedError
+
+    @property
+    def output_size(self):
+        raise NotImplementedError
+
+    def zero_state(self, batch_size, dtype=None, device=None):
+        """Zeros shaped like the state: [batch_size, size] for each size in state_size."""
+        parameter = next(self.parameters(), None)
+        dtype = dtype or (parameter.dtype if parameter is not None else torch.get_default_dtype())
+        device = device or (parameter.device if parameter is not None else None)
+        return _map_sizes(lambda size: torch.zeros(batch_size, *_as_shape(size), dtype=dtype, device=device),
+                          self.state_size)
+
+    def begin_sequence(self, batch_size, dtype, device):
+        """Called by the drivers before the first step of every sequence. Default: nothing."""
+
+    def load_tf_weights(self, arrays):
+        """Copies TF1 variables into the parameters. arrays: {name inside the cell's scope: array}, e.g. "kernel"."""
+        own = dict(self.tf_variables())
+        unknown = sorted(set(arrays) - set(own))
+        if unknown:
+            raise KeyError(f"{type(self).__name__}: unexpected TF variables {unknown}; expected {sorted(own)}")
+        missing = sorted(set(own) - set(arrays))
+        if missing:
+            raise KeyError(f"{type(self).__name__}: missing TF variables {missing}")
+        with torch.no_grad():
+            for name, parameter in own.items():
+                value = torch.as_tensor(arrays[name])
+                if tuple(value.shape) != tuple(parameter.shape):
+                    raise ValueError(f"{type(self).__name__}: TF variable {name!r} has shape {tuple(value.shape)}, "
+                                     f"expected {tuple(parameter.shape)}")
+                parameter.copy_(value)
+
+    def tf_variables(self):
+        """(TF variable name, parameter) pairs, in TF's names. Default: the parameters' own names."""
+        return [(name.replace(".", "/"), parameter) for name, parameter in self.named_parameters()]
+
+
+def _as_shape(size):
+    return tuple(size) if isinstance(size, (tuple, list, torch.Size)) else (size,)
+
+
+def _map_sizes(fn, sizes):
+    if isinstance(sizes, LSTMStateTuple):
+        return LSTMStateTuple(*(fn(s) for s in sizes))
+    if isinstance(sizes, tuple) and sizes and not isinstance(sizes[0], int):
+        return tuple(_map_sizes(fn, s) for s in sizes)
+    return fn(sizes)
+
+
+def tf_kernel(rows, columns, dtype=None, device=None):
+    """A TF1 kernel [rows, columns], initialised as tf.compat.v1.get_variable does by default (glorot uniform)."""
+    weight = nn.Parameter(torch.empty(rows, columns, dtype=dtype, device=device))
+    nn.init.xavier_uniform_(weight)
+    return weight
+
+
+def tf_bias(size, value=0.0, dtype=None, device=None):
+    return nn.Parameter(torch.full((size,), float(value), dtype=dtype, device=device))
+
+
+def tf_layer_norm(x, gamma, beta):
+    """tf.contrib.layers.layer_norm over the last dimension (biased variance, epsilon 1e-12)."""
+    mean = x.mean(-1, keepdim=True)
+    variance = (x - mean).pow(2).mean(-1, keepdim=True)
+    return (x - mean) * torch.rsqrt(variance + TF_LAYER_NORM_EPSILON) * gamma + beta
+
+
+# TF's fused LSTM gate blocks are (i, j, f, o); torch's and fastlstm's ops use (i, f, g=j, o).
+TF_TO_TORCH_GATES = (0, 2, 1, 3)
+
+
+def tf_gates_to_torch(matrix, hidden_size):
+    """Reorders the 4 gate blocks of the last dimension from TF's (i, j, f, o) to torch's (i, f, g, o)."""
+    blocks = matrix.split(hidden_size, dim=-1)
+    return torch.cat([blocks[k] for k in TF_TO_TORCH_GATES], dim=-1)
+
+
+def torch_gates_to_tf(matrix, hidden_size):
+    """The inverse of tf_gates_to_torch (the permutation is its own inverse)."""
+    return tf_gates_to_torch(matrix, hidden_size)
+
+
+def fused_lstm_weights(kernel, bias, input_size):
+    """TF kernel [I + H, 4H] (i, j, f, o) and bias [4H] -> the fused ops' w_ih [4H, I], w_hh [4H, H], b [4H].
+
+    Differentiable torch ops: gradients flow back to the TF-shaped parameters."""
+    hidden_size = kernel.shape[1] // 4
+    weights = tf_gates_to_torch(kernel, hidden_size).t()
+    b = tf_gates_to_torch(bias, hidden_size) if bias is not None else None
+    return weights[:, :input_size], weights[:, input_size:], b

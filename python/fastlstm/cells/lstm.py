@@ -1,0 +1,293 @@
+"""TF1's LSTM cells. Parameters keep TF's names, shapes and gate order (kernel [input + H, 4H] in blocks i, j, f, o),
+so that a TF1 checkpoint's arrays load unchanged (load_tf_weights). Where fastlstm's fused ops cover a cell (tanh
+activation, no projection), its steps run on them; ``fused_spec`` hands the same to the sequence drivers."""
+
+import torch
+from torch import nn
+
+from .. import functional
+from .base import LSTMStateTuple, RNNCell, fused_lstm_weights, tf_bias, tf_kernel, tf_layer_norm
+
+
+def _is_tanh(activation):
+    return activation is None or activation is torch.tanh
+
+
+def _clip(value, limit):
+    return value if limit is None or limit <= 0 else value.clamp(-limit, limit)
+
+
+class _FusableLSTMCell(RNNCell):
+    """An LSTM cell whose math fastlstm's fused ops implement: ``fused_spec`` returns their arguments, or None."""
+
+    def fused_spec(self):
+        raise NotImplementedError
+
+    def _fused_step(self, inputs, state, spec):
+        c, h = state
+        h_new, c_new = functional.lstm_cell(inputs, h, c, spec["w_ih"], spec["w_hh"], spec["b"], None,
+                                            w_peephole=spec["w_peephole"], forget_bias=spec["forget_bias"],
+                                            cell_clip=spec["cell_clip"])
+        return h_new, LSTMStateTuple(c_new, h_new)
+
+
+def _peephole(w_i_diag, w_f_diag, w_o_diag):
+    return torch.stack([w_i_diag, w_f_diag, w_o_diag]) if w_i_diag is not None else None
+
+
+class BasicLSTMCell(_FusableLSTMCell):
+    """tf.nn.rnn_cell.BasicLSTMCell: c' = c * sigmoid(f + forget_bias) + sigmoid(i) * act(j), h' = act(c') * sigmoid(o).
+    State LSTMStateTuple(c, h). TF variables: kernel [input_size + num_units, 4 * num_units], bias."""
+
+    def __init__(self, input_size, num_units, forget_bias=1.0, activation=None, dtype=None, device=None):
+        super().__init__()
+        self.input_size, self.num_units = input_size, num_units
+        self.forget_bias = float(forget_bias)
+        self.activation = activation or torch.tanh
+        self.kernel = tf_kernel(input_size + num_units, 4 * num_units, dtype, device)
+        self.bias = tf_bias(4 * num_units, dtype=dtype, device=device)
+
+    @property
+    def state_size(self):
+        return LSTMStateTuple(self.num_units, self.num_units)
+
+    @property
+    def output_size(self):
+        return self.num_units
+
+    def fused_spec(self):
+        if not _is_tanh(self.activation):
+            return None
+        w_ih, w_hh, b = fused_lstm_weights(self.kernel, self.bias, self.input_size)
+        return dict(w_ih=w_ih, w_hh=w_hh, b=b, w_peephole=None, forget_bias=self.forget_bias, cell_clip=0.0)
+
+    def forward(self, inputs, state):
+        spec = self.fused_spec()
+        if spec is not None:
+            return self._fused_step(inputs, state, spec)
+        c, h = state
+        i, j, f, o = (torch.cat([inputs, h], 1) @ self.kernel + self.bias).chunk(4, 1)
+        new_c = c * torch.sigmoid(f + self.forget_bias) + torch.sigmoid(i) * self.activation(j)
+        new_h = self.activation(new_c) * torch.sigmoid(o)
+        return new_h, LSTMStateTuple(new_c, new_h)
+
+
+class LSTMCell(_FusableLSTMCell):
+    """tf.nn.rnn_cell.LSTMCell: peepholes (i, f read c_prev, o reads the new c), cell_clip (the clipped c is
+    carried), projection m = h . W_proj clipped to +-proj_clip; state LSTMStateTuple(c, m).
+    TF variables: kernel [input_size + (num_proj or num_units), 4 * num_units], bias, w_f_diag, w_i_diag, w_o_diag,
+    projection/kernel [num_units, num_proj]."""
+
+    def __init__(self, input_size, num_units, use_peepholes=False, cell_clip=None, num_proj=None, proj_clip=None,
+                 forget_bias=1.0, activation=None, dtype=None, device=None):
+        super().__init__()
+        self.input_size, self.num_units, self.num_proj = input_size, num_units, num_proj
+        self.use_peepholes, self.cell_clip, self.proj_clip = use_peepholes, cell_clip, proj_clip
+        self.forget_bias = float(forget_bias)
+        self.activation = activation or torch.tanh
+        out_size = num_proj or num_units
+        self.kernel = tf_kernel(input_size + out_size, 4 * num_units, dtype, device)
+        self.bias = tf_bias(4 * num_units, dtype=dtype, device=device)
+        for name in ("w_f_diag", "w_i_diag", "w_o_diag"):
+            value = nn.Parameter(torch.empty(num_units, dtype=dtype, device=device)) if use_peepholes else None
+            if value is not None:
+                nn.init.uniform_(value, -(3.0 / num_units) ** 0.5, (3.0 / num_units) ** 0.5)
+            self.register_parameter(name, value)
+        self.projection_kernel = tf_kernel(num_units, num_proj, dtype, device) if num_proj else None
+
+    @property
+    def state_size(self):
+        return LSTMStateTuple(self.num_units, self.num_proj or self.num_units)
+
+    @property
+    def output_size(self):
+        return self.num_proj or self.num_units
+
+    def tf_variables(self):
+        return [("projection/kernel" if name == "projection_kernel" else name, p) for name, p in self.named_parameters()]
+
+    def fused_spec(self):
+        if self.num_proj or not _is_tanh(self.activation):
+            return None
+        w_ih, w_hh, b = fused_lstm_weights(self.kernel, self.bias, self.input_size)
+        return dict(w_ih=w_ih, w_hh=w_hh, b=b, w_peephole=_peephole(self.w_i_diag, self.w_f_diag, self.w_o_diag),
+                    forget_bias=self.forget_bias, cell_clip=float(self.cell_clip or 0.0))
+
+    def forward(self, inputs, state):
+        spec = self.fused_spec()
+        if spec is not None:
+            return self._fused_step(inputs, state, spec)
+        c_prev, m_prev = state
+        i, j, f, o = (torch.cat([inputs, m_prev], 1) @ self.kernel + self.bias).chunk(4, 1)
+        if self.use_peepholes:
+            i, f = i + self.w_i_diag * c_prev, f + self.w_f_diag * c_prev
+        c = torch.sigmoid(f + self.forget_bias) * c_prev + torch.sigmoid(i) * self.activation(j)
+        c = _clip(c, self.cell_clip)
+        if self.use_peepholes:
+            o = o + self.w_o_diag * c
+        m = torch.sigmoid(o) * self.activation(c)
+        if self.num_proj:
+            m = _clip(m @ self.projection_kernel, self.proj_clip)
+        return m, LSTMStateTuple(c, m)
+
+
+class LSTMBlockCell(_FusableLSTMCell):
+    """tf.contrib.rnn.LSTMBlockCell: one fused op per step, LSTMCell's math without projection. cell_clip None (or
+    <= 0) means no clipping. TF variables: kernel, bias, w_i_diag, w_f_diag, w_o_diag."""
+
+    def __init__(self, input_size, num_units, forget_bias=1.0, cell_clip=None, use_peephole=False, dtype=None,
+                 device=None):
+        super().__init__()
+        self.input_size, self.num_units = input_size, num_units
+        self.forget_bias, self.cell_clip, self.use_peephole = float(forget_bias), cell_clip, use_peephole
+        self.kernel = tf_kernel(input_size + num_units, 4 * num_units, dtype, device)
+        self.bias = tf_bias(4 * num_units, dtype=dtype, device=device)
+        for name in ("w_i_diag", "w_f_diag", "w_o_diag"):
+            value = nn.Parameter(torch.zeros(num_units, dtype=dtype, device=device)) if use_peephole else None
+            self.register_parameter(name, value)
+
+    @property
+    def state_size(self):
+        return LSTMStateTuple(self.num_units, self.num_units)
+
+    @property
+    def output_size(self):
+        return self.num_units
+
+    def fused_spec(self):
+        w_ih, w_hh, b = fused_lstm_weights(self.kernel, self.bias, self.input_size)
+        return dict(w_ih=w_ih, w_hh=w_hh, b=b, w_peephole=_peephole(self.w_i_diag, self.w_f_diag, self.w_o_diag),
+                    forget_bias=self.forget_bias, cell_clip=float(self.cell_clip or 0.0))
+
+    def forward(self, inputs, state):
+        return self._fused_step(inputs, state, self.fused_spec())
+
+
+class LSTMBlockFusedCell(LSTMBlockCell):
+    """tf.contrib.rnn.LSTMBlockFusedCell: the whole time-major sequence in one fused op.
+
+    forward(inputs [T, B, input_size], initial_state=None, sequence_length=None) -> (outputs [T, B, H],
+    LSTMStateTuple(c, h)): outputs past a row's length are zero, the final state is the state at its length (the
+    initial state for length 0)."""
+
+    def forward(self, inputs, initial_state=None, sequence_length=None):
+        if initial_state is None:
+            initial_state = self.zero_state(inputs.shape[1], inputs.dtype, inputs.device)
+        spec = self.fused_spec()
+        c0, h0 = initial_state
+        if sequence_length is not None:
+            sequence_length = torch.as_tensor(sequence_length, dtype=torch.int64)
+        outputs, h_n, c_n = functional.lstm(inputs, h0, c0, spec["w_ih"], spec["w_hh"], spec["b"], None,
+                                            w_peephole=spec["w_peephole"], sequence_lengths=sequence_length,
+                                            forget_bias=spec["forget_bias"], cell_clip=spec["cell_clip"])
+        return outputs, LSTMStateTuple(c_n, h_n)
+
+
+class LayerNormBasicLSTMCell(RNNCell):
+    """tf.contrib.rnn.LayerNormBasicLSTMCell: layer norm (epsilon 1e-12) on each of i, j, f, o and on the new c (the
+    normalised c is carried); no bias when layer_norm; recurrent dropout (Semeniuta) on act(j) in training mode.
+    TF variables: kernel, bias (without layer_norm), {input,transform,forget,output,state}/{gamma,beta}."""
+
+    NORMS = ("input", "transform", "forget", "output", "state")
+
+    def __init__(self, input_size, num_units, forget_bias=1.0, activation=None, layer_norm=True, norm_gain=1.0,
+                 norm_shift=0.0, dropout_keep_prob=1.0, dropout_prob_seed=None, dtype=None, device=None):
+        super().__init__()
+        self.input_size, self.num_units = input_size, num_units
+        self.forget_bias = float(forget_bias)
+        self.activation = activation or torch.tanh
+        self.layer_norm, self.dropout_keep_prob = layer_norm, dropout_keep_prob
+        self.generator = None
+        if dropout_prob_seed is not None:
+            self.generator = torch.Generator(device=device or "cpu").manual_seed(dropout_prob_seed)
+        self.kernel = tf_kernel(input_size + num_units, 4 * num_units, dtype, device)
+        self.bias = None if layer_norm else tf_bias(4 * num_units, dtype=dtype, device=device)
+        for norm in self.NORMS if layer_norm else ():
+            setattr(self, f"{norm}_gamma", tf_bias(num_units, norm_gain, dtype, device))
+            setattr(self, f"{norm}_beta", tf_bias(num_units, norm_shift, dtype, device))
+
+    @property
+    def state_size(self):
+        return LSTMStateTuple(self.num_units, self.num_units)
+
+    @property
+    def output_size(self):
+        return self.num_units
+
+    def tf_variables(self):
+        renamed = []
+        for name, parameter in self.named_parameters():
+            for norm in self.NORMS:
+                if name.startswith(norm + "_"):
+                    name = f"{norm}/{name[len(norm) + 1:]}"
+            renamed.append((name, parameter))
+        return renamed
+
+    def _norm(self, x, norm):
+        if not self.layer_norm:
+            return x
+        return tf_layer_norm(x, getattr(self, f"{norm}_gamma"), getattr(self, f"{norm}_beta"))
+
+    def forward(self, inputs, state):
+        c, h = state
+        gates = torch.cat([inputs, h], 1) @ self.kernel
+        if self.bias is not None:
+            gates = gates + self.bias
+        i, j, f, o = gates.chunk(4, 1)
+        i, j, f, o = (self._norm(v, n) for v, n in zip((i, j, f, o), self.NORMS))
+        g = self.activation(j)
+        if self.training and self.dropout_keep_prob < 1:
+            keep = torch.empty_like(g).bernoulli_(self.dropout_keep_prob, generator=self.generator)
+            g = g * keep / self.dropout_keep_prob
+        new_c = self._norm(c * torch.sigmoid(f + self.forget_bias) + torch.sigmoid(i) * g, "state")
+        new_h = self.activation(new_c) * torch.sigmoid(o)
+        return new_h, LSTMStateTuple(new_c, new_h)
+
+
+class CoupledInputForgetGateLSTMCell(RNNCell):
+    """tf.contrib.rnn.CoupledInputForgetGateLSTMCell: the input gate is 1 - f, c = f * c_prev + (1 - f) * act(j);
+    peepholes on f (reads c_prev) and o (reads the new c); optional projection as LSTMCell.
+    TF variables: W_0 [input_size + (num_proj or num_units), 3 * num_units] (blocks j, f, o), B [3 * num_units],
+    W_F_diag, W_O_diag, W_P_0 [num_units, num_proj]."""
+
+    def __init__(self, input_size, num_units, use_peepholes=False, num_proj=None, proj_clip=None, forget_bias=1.0,
+                 activation=None, dtype=None, device=None):
+        super().__init__()
+        self.input_size, self.num_units, self.num_proj = input_size, num_units, num_proj
+        self.use_peepholes, self.proj_clip = use_peepholes, proj_clip
+        self.forget_bias = float(forget_bias)
+        self.activation = activation or torch.tanh
+        self.W_0 = tf_kernel(input_size + (num_proj or num_units), 3 * num_units, dtype, device)
+        self.B = tf_bias(3 * num_units, dtype=dtype, device=device)
+        for name in ("W_F_diag", "W_O_diag"):
+            value = nn.Parameter(torch.empty(num_units, dtype=dtype, device=device)) if use_peepholes else None
+            if value is not None:
+                nn.init.uniform_(value, -(3.0 / num_units) ** 0.5, (3.0 / num_units) ** 0.5)
+            self.register_parameter(name, value)
+        self.W_P_0 = tf_kernel(num_units, num_proj, dtype, device) if num_proj else None
+
+    @property
+    def state_size(self):
+        return LSTMStateTuple(self.num_units, self.num_proj or self.num_units)
+
+    @property
+    def output_size(self):
+        return self.num_proj or self.num_units
+
+    def forward(self, inputs, state):
+        c_prev, m_prev = state
+        j, f, o = (torch.cat([inputs, m_prev], 1) @ self.W_0 + self.B).chunk(3, 1)
+        if self.use_peepholes:
+            f = f + self.W_F_diag * c_prev
+        f_act = torch.sigmoid(f + self.forget_bias)
+        c = f_act * c_prev + (1 - f_act) * self.activation(j)
+        if self.use_peepholes:
+            o = o + self.W_O_diag * c
+        m = torch.sigmoid(o) * self.activation(c)
+        if self.num_proj:
+            m = _clip(m @ self.W_P_0, self.proj_clip)
+        return m, LSTMStateTuple(c, m)
+
+
+__all__ = ["BasicLSTMCell", "LSTMCell", "LSTMBlockCell", "LSTMBlockFusedCell", "LayerNormBasicLSTMCell",
+           "CoupledInputForgetGateLSTMCell"]

@@ -1,0 +1,121 @@
+"""TF1's RNN drivers: static_rnn, dynamic_rnn, bidirectional_dynamic_rnn, for any fastlstm.cells.RNNCell.
+
+Cells that fastlstm's fused ops implement (BasicLSTMCell, LSTMCell without projection, LSTMBlockCell, with tanh)
+run the whole sequence in one fused op; every other cell runs a step loop. Past a row's sequence length the output
+is zero and the state is carried through unchanged."""
+
+import contextlib
+
+import torch
+from torch.utils._pytree import tree_map
+
+from . import functional
+from .cells.base import LSTMStateTuple
+from .cells.lstm import BasicLSTMCell, LSTMBlockCell, LSTMCell
+from .nn import _reverse_within_lengths
+
+# A subclass that overrides forward is no longer the math the fused op implements.
+_FUSED_FORWARDS = {BasicLSTMCell.forward, LSTMCell.forward, LSTMBlockCell.forward}
+
+
+def _lengths(sequence_length, seq_len, batch):
+    if sequence_length is None:
+        return None
+    lengths = torch.as_tensor(sequence_length).to("cpu", torch.int64)
+    if lengths.shape != (batch,):
+        raise ValueError(f"sequence_length must have shape [{batch}] (the batch), got {list(lengths.shape)}")
+    if bool((lengths < 0).any()) or bool((lengths > seq_len).any()):
+        raise ValueError(f"sequence_length values must be in [0, {seq_len}], got {lengths.tolist()}")
+    return lengths
+
+
+def _fused_spec(cell):
+    if type(cell).forward not in _FUSED_FORWARDS:
+        return None
+    return cell.fused_spec()
+
+
+def uses_fused_op(cell):
+    """Whether the drivers run this cell's whole sequence in one fused op."""
+    return _fused_spec(cell) is not None
+
+
+def _running_mask(running, like):
+    return running.view(-1, *([1] * (like.dim() - 1)))
+
+
+def _run(cell, inputs, state, lengths):
+    """inputs [T, B, ...] time-major -> (outputs [T, B, ...], final state)."""
+    spec = _fused_spec(cell)
+    if spec is not None:
+        c0, h0 = state
+        outputs, h_n, c_n = functional.lstm(inputs, h0, c0, spec["w_ih"], spec["w_hh"], spec["b"], None,
+                                            w_peephole=spec["w_peephole"], sequence_lengths=lengths,
+                                            forget_bias=spec["forget_bias"], cell_clip=spec["cell_clip"])
+        return outputs, LSTMStateTuple(c_n, h_n)
+    cell.begin_sequence(inputs.shape[1], inputs.dtype, inputs.device)
+    outputs = []
+    for t in range(inputs.shape[0]):
+        output, new_state = cell(inputs[t], state)
+        if lengths is None:
+            state = new_state
+        else:
+            running = (lengths > t).to(inputs.device)
+            state = tree_map(lambda new, old: torch.where(_running_mask(running, new), new, old), new_state, state)
+            output = torch.where(_running_mask(running, output), output, torch.zeros_like(output))
+        outputs.append(output)
+    if not outputs:
+        empty = inputs.new_zeros((0, inputs.shape[1], *_as_tuple(cell.output_size)))
+        return empty, state
+    return torch.stack(outputs), state
+
+
+def _as_tuple(size):
+    return tuple(size) if isinstance(size, (tuple, list, torch.Size)) else (size,)
+
+
+def _swap_context(swap_memory, inputs):
+    if not swap_memory:
+        return contextlib.nullcontext()
+    # What autograd saves for backward goes to host memory (pinned when the inputs are on a GPU) and comes back for
+    # backward: TF's swap_memory.
+    return torch.autograd.graph.save_on_cpu(pin_memory=inputs.device.type == "cuda")
+
+
+def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, time_major=False, swap_memory=False):
+    """inputs [B, T, in] ([T, B, in] if time_major) -> (outputs in the same layout, final state).
+
+    For t >= sequence_length[b]: output(b, t) = 0 and the state stays the state at the row's length."""
+    x = inputs if time_major else inputs.transpose(0, 1)
+    seq_len, batch = x.shape[0], x.shape[1]
+    state = initial_state if initial_state is not None else cell.zero_state(batch, x.dtype, x.device)
+    lengths = _lengths(sequence_length, seq_len, batch)
+    with _swap_context(swap_memory, x):
+        outputs, state = _run(cell, x, state, lengths)
+    return (outputs if time_major else outputs.transpose(0, 1)), state
+
+
+def static_rnn(cell, inputs, initial_state=None, sequence_length=None):
+    """inputs: a list of T tensors [B, in] -> (list of T outputs [B, out], final state)."""
+    if not inputs:
+        raise ValueError("static_rnn: inputs must be a non-empty list of [batch, input_size] tensors")
+    outputs, state = dynamic_rnn(cell, torch.stack(list(inputs)), sequence_length, initial_state, time_major=True)
+    return list(outputs.unbind(0)), state
+
+
+def bidirectional_dynamic_rnn(cell_fw, cell_bw, inputs, sequence_length=None, initial_state_fw=None,
+                              initial_state_bw=None, time_major=False, swap_memory=False):
+    """-> ((outputs_fw, outputs_bw), (state_fw, state_bw)). The backward cell reads each row reversed within its own
+    length (not the padded length), and its outputs are reversed back."""
+    x = inputs if time_major else inputs.transpose(0, 1)
+    lengths = _lengths(sequence_length, x.shape[0], x.shape[1])
+    outputs_fw, state_fw = dynamic_rnn(cell_fw, x, lengths, initial_state_fw, True, swap_memory)
+    reversed_outputs, state_bw = dynamic_rnn(cell_bw, _reverse_within_lengths(x, lengths), lengths, initial_state_bw,
+                                             True, swap_memory)
+    outputs_bw = _reverse_within_lengths(reversed_outputs, lengths)
+    if not time_major:
+        outputs_fw, outputs_bw = outputs_fw.transpose(0, 1), outputs_bw.transpose(0, 1)
+    return (outputs_fw, outputs_bw), (state_fw, state_bw)
+
+
+__all__ = ["static_rnn", "dynamic_rnn", "bidirectional_dynamic_rnn", "uses_fused_op"]
