@@ -390,3 +390,131 @@ def test_tf_weights_to_torch_lstm_and_back():
     kernel, bias = tf_weights.tf_from_lstm_state_dict(torch_lstm.state_dict(), forget_bias=1.0)
     assert_close(kernel, cell.kernel.detach())
     assert_close(bias, cell.bias.detach())
+
+
+# --- contrib variants ------------------------------------------------------------------------------------------------
+
+def test_nas_cell_formula():
+    cell = randomize(cells.NASCell(INPUT, UNITS, num_proj=2, use_biases=True, dtype=DTYPE))
+    x, (c, m) = torch.randn(BATCH, INPUT, dtype=DTYPE), lstm_state(out=2)
+    xi = (x @ cell.kernel).chunk(8, 1)
+    mi = (m @ cell.recurrent_kernel + cell.bias).chunk(8, 1)
+    relu = torch.relu
+    l1 = [sig(xi[0] + mi[0]), relu(xi[1] + mi[1]), sig(xi[2] + mi[2]), relu(xi[3] * mi[3]), torch.tanh(xi[4] + mi[4]),
+          sig(xi[5] + mi[5]), torch.tanh(xi[6] + mi[6]), sig(xi[7] + mi[7])]
+    new_c = torch.tanh(torch.tanh(l1[0] * l1[1]) + c) * torch.tanh(l1[2] + l1[3])
+    new_m = torch.tanh(new_c * torch.tanh(torch.tanh(l1[4] * l1[5]) + sig(l1[6] + l1[7]))) @ cell.projection_weights
+    output, state = cell(x, LSTMStateTuple(c, m))
+    assert_close(output, new_m)
+    assert_close(state.c, new_c)
+
+
+def test_phased_lstm_cell_time_gate():
+    cell = randomize(cells.PhasedLSTMCell(INPUT, UNITS, use_peepholes=True, dtype=DTYPE))
+    with torch.no_grad():
+        cell.period.copy_(torch.linspace(2.0, 10.0, UNITS, dtype=DTYPE))
+        cell.phase.copy_(torch.linspace(0.0, 1.0, UNITS, dtype=DTYPE))
+        cell.ratio_on.fill_(0.2)
+    x, (c, h) = torch.randn(BATCH, INPUT, dtype=DTYPE), lstm_state()
+    time = torch.tensor([[0.3], [1.7], [4.2], [9.9]], dtype=DTYPE)
+    ig, fg = sig(torch.cat([x, h, c], 1) @ cell.mask_gates_kernel + cell.mask_gates_bias).chunk(2, 1)
+    c_new = c * fg + ig * torch.tanh(torch.cat([x, h], 1) @ cell.new_input_kernel + cell.new_input_bias)
+    og = sig(torch.cat([x, h, c_new], 1) @ cell.output_gate_kernel + cell.output_gate_bias)
+    h_new = torch.tanh(c_new) * og
+    phi = torch.remainder(time - cell.phase, cell.period) / cell.period
+    k = torch.where(phi < 0.1, 2 * phi / 0.2, torch.where(phi < 0.2, 2 - 2 * phi / 0.2, 0.001 * phi))
+    output, state = cell((time, x), LSTMStateTuple(c, h))
+    assert_close(state.c, k * c_new + (1 - k) * c)
+    assert_close(output, k * h_new + (1 - k) * h)
+    times = torch.arange(6, dtype=DTYPE).view(6, 1, 1).expand(6, BATCH, 1)
+    out, _ = rnn.dynamic_rnn(cell, (times, torch.randn(6, BATCH, INPUT, dtype=DTYPE)), time_major=True,
+                             sequence_length=[6, 3, 0, 1])
+    assert out.shape == (6, BATCH, UNITS) and torch.equal(out[:, 2], torch.zeros_like(out[:, 2]))
+
+
+def test_glstm_cell_groups():
+    cell = randomize(cells.GLSTMCell(4, 6, num_proj=4, number_of_groups=2, dtype=DTYPE))
+    x, (c, m) = torch.randn(BATCH, 4, dtype=DTYPE), LSTMStateTuple(torch.randn(BATCH, 6, dtype=DTYPE),
+                                                                   torch.randn(BATCH, 4, dtype=DTYPE))
+    parts = [(torch.cat([x[:, 2 * g:2 * g + 2], m[:, 2 * g:2 * g + 2]], 1) @ cell.group_kernels[g]
+              + cell.group_biases[g]).chunk(4, 1) for g in range(2)]
+    i, j, f, o = (torch.cat([p[k] for p in parts], 1) + getattr(cell, f"bias_{n}") for k, n in enumerate("ijfo"))
+    new_c = sig(f + 1.0) * c + sig(i) * torch.tanh(j)
+    new_m = (sig(o) * torch.tanh(new_c)) @ cell.projection_kernel
+    output, state = cell(x, LSTMStateTuple(c, m))
+    assert_close(output, new_m)
+    assert_close(state.c, new_c)
+    assert "group1/kernel" in dict(cell.tf_variables())
+    with pytest.raises(ValueError, match="divisible by number_of_groups"):
+        cells.GLSTMCell(3, 6, number_of_groups=2)
+
+
+@pytest.mark.parametrize("ndims", [1, 2, 3])
+def test_conv_lstm_cell_same_padding_formula(ndims):
+    spatial = [5, 4, 3][:ndims]
+    kernel_shape = [3, 2, 3][:ndims]
+    cell = randomize(cells.ConvLSTMCell(ndims, spatial + [2], 3, kernel_shape, dtype=DTYPE))
+    x = torch.randn(BATCH, *spatial, 2, dtype=DTYPE)
+    c, h = (torch.randn(BATCH, *spatial, 3, dtype=DTYPE) for _ in range(2))
+    # SAME convolution written as a sum over kernel offsets, channels-last, as TF computes it.
+    z = torch.cat([x, h], -1)
+    gates = cell.biases.expand(BATCH, *spatial, 12).clone()
+    for offset in torch.cartesian_prod(*[torch.arange(k) for k in kernel_shape]).view(-1, ndims):
+        shifted = z
+        for axis, (o, k) in enumerate(zip(offset.tolist(), kernel_shape)):
+            shift = o - (k - 1) // 2
+            shifted = shifted.roll(-shift, 1 + axis)
+            index = torch.arange(spatial[axis]) + shift
+            valid = ((index >= 0) & (index < spatial[axis])).to(DTYPE)
+            shifted = shifted * valid.view(*([1] * (1 + axis)), -1, *([1] * (ndims - axis)))
+        gates = gates + shifted @ cell.kernel[tuple(offset.tolist())]
+    i, j, f, o = gates.chunk(4, -1)
+    new_c = sig(f + 1.0) * c + sig(i) * torch.tanh(j)
+    output, state = cell(x, LSTMStateTuple(c, h))
+    assert_close(state.c, new_c)
+    assert_close(output, torch.tanh(new_c) * sig(o))
+    out, _ = rnn.dynamic_rnn(cell, torch.randn(BATCH, 4, *spatial, 2, dtype=DTYPE), sequence_length=[4, 1, 0, 2])
+    assert out.shape == (BATCH, 4, *spatial, 3) and torch.equal(out[2], torch.zeros_like(out[2]))
+
+
+CONTRIB_GRADCHECK = {
+    "nas": lambda: cells.NASCell(2, 3, num_proj=2, use_biases=True, dtype=DTYPE),
+    "glstm": lambda: cells.GLSTMCell(2, 4, number_of_groups=2, dtype=DTYPE),
+    "conv2d": lambda: cells.Conv2DLSTMCell([3, 2, 1], 2, [3, 2], dtype=DTYPE),
+}
+
+
+@pytest.mark.parametrize("name", list(CONTRIB_GRADCHECK))
+def test_contrib_cell_gradcheck(name):
+    cell = randomize(CONTRIB_GRADCHECK[name]())
+    state = torch.utils._pytree.tree_map(lambda t: (torch.randn_like(t) * 0.3).requires_grad_(),
+                                         cell.zero_state(2, DTYPE))
+    x_shape = (2, 3, 2, 1) if name == "conv2d" else (2, 2)
+    x = torch.randn(*x_shape, dtype=DTYPE, requires_grad=True)
+    names = [n for n, _ in cell.named_parameters()]
+    params = [p.detach().requires_grad_() for p in cell.parameters()]
+
+    def run(x, c, h, *tensors):
+        output, new_state = torch.func.functional_call(cell, dict(zip(names, tensors)), (x, LSTMStateTuple(c, h)))
+        return output, new_state.c
+
+    assert torch.autograd.gradcheck(run, (x, state.c, state.h, *params))
+
+
+def test_phased_lstm_gradcheck():
+    cell = randomize(cells.PhasedLSTMCell(2, 3, dtype=DTYPE))
+    with torch.no_grad():
+        cell.period.copy_(torch.tensor([2.0, 3.0, 5.0], dtype=DTYPE))
+        cell.phase.copy_(torch.tensor([0.1, 0.5, 1.0], dtype=DTYPE))
+        cell.ratio_on.fill_(0.3)
+    time = torch.tensor([[0.2], [1.1]], dtype=DTYPE)
+    x = torch.randn(2, 2, dtype=DTYPE, requires_grad=True)
+    c, h = (torch.randn(2, 3, dtype=DTYPE, requires_grad=True) for _ in range(2))
+    names = [n for n, _ in cell.named_parameters() if n not in ("period", "phase", "ratio_on")]
+    params = [dict(cell.named_parameters())[n].detach().requires_grad_() for n in names]
+
+    def run(x, c, h, *tensors):
+        return torch.func.functional_call(cell, dict(zip(names, tensors)), ((time, x), LSTMStateTuple(c, h)),
+                                          strict=False)[0]
+
+    assert torch.autograd.gradcheck(run, (x, c, h, *params))

@@ -44,29 +44,34 @@ def _running_mask(running, like):
     return running.view(-1, *([1] * (like.dim() - 1)))
 
 
+def _first(inputs):
+    return torch.utils._pytree.tree_leaves(inputs)[0]
+
+
 def _run(cell, inputs, state, lengths):
-    """inputs [T, B, ...] time-major -> (outputs [T, B, ...], final state)."""
-    spec = _fused_spec(cell)
+    """inputs [T, B, ...] time-major (a tensor, or a tuple of them for cells such as PhasedLSTMCell that take
+    (time, x)) -> (outputs [T, B, ...], final state)."""
+    spec = _fused_spec(cell) if isinstance(inputs, torch.Tensor) else None
     if spec is not None:
         c0, h0 = state
         outputs, h_n, c_n = functional.lstm(inputs, h0, c0, spec["w_ih"], spec["w_hh"], spec["b"], None,
                                             w_peephole=spec["w_peephole"], sequence_lengths=lengths,
                                             forget_bias=spec["forget_bias"], cell_clip=spec["cell_clip"])
         return outputs, LSTMStateTuple(c_n, h_n)
-    cell.begin_sequence(inputs.shape[1], inputs.dtype, inputs.device)
+    first = _first(inputs)
+    cell.begin_sequence(first.shape[1], first.dtype, first.device)
     outputs = []
-    for t in range(inputs.shape[0]):
-        output, new_state = cell(inputs[t], state)
+    for t in range(first.shape[0]):
+        output, new_state = cell(tree_map(lambda x: x[t], inputs), state)
         if lengths is None:
             state = new_state
         else:
-            running = (lengths > t).to(inputs.device)
+            running = (lengths > t).to(first.device)
             state = tree_map(lambda new, old: torch.where(_running_mask(running, new), new, old), new_state, state)
             output = torch.where(_running_mask(running, output), output, torch.zeros_like(output))
         outputs.append(output)
     if not outputs:
-        empty = inputs.new_zeros((0, inputs.shape[1], *_as_tuple(cell.output_size)))
-        return empty, state
+        return first.new_zeros((0, first.shape[1], *_as_tuple(cell.output_size))), state
     return torch.stack(outputs), state
 
 
@@ -83,14 +88,16 @@ def _swap_context(swap_memory, inputs):
 
 
 def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, time_major=False, swap_memory=False):
-    """inputs [B, T, in] ([T, B, in] if time_major) -> (outputs in the same layout, final state).
+    """inputs [B, T, in] ([T, B, in] if time_major), or a tuple of such tensors -> (outputs in the same layout,
+    final state).
 
     For t >= sequence_length[b]: output(b, t) = 0 and the state stays the state at the row's length."""
-    x = inputs if time_major else inputs.transpose(0, 1)
-    seq_len, batch = x.shape[0], x.shape[1]
-    state = initial_state if initial_state is not None else cell.zero_state(batch, x.dtype, x.device)
+    x = inputs if time_major else tree_map(lambda t: t.transpose(0, 1), inputs)
+    first = _first(x)
+    seq_len, batch = first.shape[0], first.shape[1]
+    state = initial_state if initial_state is not None else cell.zero_state(batch, first.dtype, first.device)
     lengths = _lengths(sequence_length, seq_len, batch)
-    with _swap_context(swap_memory, x):
+    with _swap_context(swap_memory, first):
         outputs, state = _run(cell, x, state, lengths)
     return (outputs if time_major else outputs.transpose(0, 1)), state
 

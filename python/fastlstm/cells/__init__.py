@@ -2,10 +2,14 @@
 
 from ..wrappers import DropoutWrapper, MultiRNNCell, ResidualWrapper, ZoneoutWrapper
 from .base import LSTMStateTuple, RNNCell
+from .contrib import GLSTMCell, NASCell, PhasedLSTMCell
+from .conv import Conv1DLSTMCell, Conv2DLSTMCell, Conv3DLSTMCell, ConvLSTMCell
 from .gru import GRUCell, UGRNNCell
 from .lstm import (BasicLSTMCell, CoupledInputForgetGateLSTMCell, LayerNormBasicLSTMCell, LSTMBlockCell,
                    LSTMBlockFusedCell, LSTMCell)
 
 __all__ = ["RNNCell", "LSTMStateTuple", "BasicLSTMCell", "LSTMCell", "LSTMBlockCell", "LSTMBlockFusedCell",
-           "LayerNormBasicLSTMCell", "CoupledInputForgetGateLSTMCell", "GRUCell", "UGRNNCell", "MultiRNNCell",
+           "LayerNormBasicLSTMCell", "CoupledInputForgetGateLSTMCell", "GRUCell", "UGRNNCell", "NASCell",
+           "PhasedLSTMCell", "GLSTMCell", "ConvLSTMCell", "Conv1DLSTMCell", "Conv2DLSTMCell", "Conv3DLSTMCell",
+           "MultiRNNCell",
            "DropoutWrapper", "ResidualWrapper", "ZoneoutWrapper"]
