@@ -20,7 +20,23 @@ def _clip(value, limit):
 class _FusableLSTMCell(RNNCell):
     """An LSTM cell whose math fastlstm's fused ops implement: ``fused_spec`` returns their arguments, or None."""
 
+    _spec_cache = None
+
     def fused_spec(self):
+        """The fused ops' arguments. Converting TF's kernel to the ops' layout copies it (a few us to ms a step), so
+        without gradients to track the result is kept until a parameter changes (data pointer or version)."""
+        tracking = torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())
+        if tracking or torch.compiler.is_compiling():
+            return self._make_fused_spec()
+        key = tuple((p.data_ptr(), p._version) for p in self.parameters())
+        if self._spec_cache is None or self._spec_cache[0] != key:
+            spec = self._make_fused_spec()
+            if spec is not None:
+                spec = {k: v.contiguous() if isinstance(v, torch.Tensor) else v for k, v in spec.items()}
+            self._spec_cache = (key, spec)
+        return self._spec_cache[1]
+
+    def _make_fused_spec(self):
         raise NotImplementedError
 
     def _fused_step(self, inputs, state, spec):
@@ -55,7 +71,7 @@ class BasicLSTMCell(_FusableLSTMCell):
     def output_size(self):
         return self.num_units
 
-    def fused_spec(self):
+    def _make_fused_spec(self):
         if not _is_tanh(self.activation):
             return None
         w_ih, w_hh, b = fused_lstm_weights(self.kernel, self.bias, self.input_size)
@@ -106,7 +122,7 @@ class LSTMCell(_FusableLSTMCell):
     def tf_variables(self):
         return [("projection/kernel" if name == "projection_kernel" else name, p) for name, p in self.named_parameters()]
 
-    def fused_spec(self):
+    def _make_fused_spec(self):
         if self.num_proj or not _is_tanh(self.activation):
             return None
         w_ih, w_hh, b = fused_lstm_weights(self.kernel, self.bias, self.input_size)
@@ -154,7 +170,7 @@ class LSTMBlockCell(_FusableLSTMCell):
     def output_size(self):
         return self.num_units
 
-    def fused_spec(self):
+    def _make_fused_spec(self):
         w_ih, w_hh, b = fused_lstm_weights(self.kernel, self.bias, self.input_size)
         return dict(w_ih=w_ih, w_hh=w_hh, b=b, w_peephole=_peephole(self.w_i_diag, self.w_f_diag, self.w_o_diag),
                     forget_bias=self.forget_bias, cell_clip=float(self.cell_clip or 0.0))
