@@ -518,3 +518,17 @@ def test_phased_lstm_gradcheck():
                                           strict=False)[0]
 
     assert torch.autograd.gradcheck(run, (x, c, h, *params))
+
+
+def test_fused_weights_cache_follows_parameter_changes():
+    cell = randomize(cells.LSTMBlockCell(INPUT, UNITS, dtype=DTYPE))
+    x, state = torch.randn(BATCH, INPUT, dtype=DTYPE), lstm_state()
+    with torch.no_grad():
+        first = cell(x, state)[0]
+        assert torch.equal(cell(x, state)[0], first)
+        cell.kernel.mul_(0.5)  # an optimizer step: same storage, new version
+        second = cell(x, state)[0]
+    i, ci, f, o = split4(torch.cat([x, state.h], 1) @ cell.kernel.detach() + cell.bias.detach())
+    cs = torch.tanh(ci) * sig(i) + state.c * sig(f + 1.0)
+    assert_close(second, torch.tanh(cs) * sig(o))
+    assert not torch.allclose(first, second)
