@@ -34,7 +34,9 @@ source_hash="$(cd "$ROOT" && find csrc python cmake CMakeLists.txt pyproject.tom
   ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$build_stamp" 2>/dev/null)" != "$source_hash" ]; then
   echo "setup: building fastlstm (pip install --no-build-isolation, against the torch above)" >&2
-  (cd "$ROOT" && "$PYTHON" -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps .)
+  # One build folder per environment: a CPU and a CUDA torch must not share a CMake cache.
+  (cd "$ROOT" && "$PYTHON" -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps \
+    -C "build-dir=build/$(basename "$VENV")" .)
   echo "$source_hash" >"$build_stamp"
 fi
 export PYTHON
