@@ -1,17 +1,25 @@
 """One entry point per LSTM granularity; each picks a backend and runs it.
 
-Backends: "fused" (fastlstm's kernels, torch.ops.fastlstm.*), "reference" (plain torch ops, see reference.py), or
-"auto": the fused kernels whenever they cover the request.
+Backends: "fused" (fastlstm's kernels, torch.ops.fastlstm.*), "cudnn" (cuDNN through ATen's RNN binding, CUDA
+tensors only), "reference" (plain torch ops, see reference.py), or "auto": cuDNN on CUDA tensors when no option needs
+fastlstm's own kernels (the seeds' advice: cuDNN is the fastest GPU LSTM but has no peepholes, cell_clip,
+forget_bias), else the fused kernels whenever they cover the request, else the reference.
 """
 
 import torch
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from . import reference
 from ._ops import ops
 
-BACKENDS = ("auto", "fused", "reference")
+BACKENDS = ("auto", "fused", "cudnn", "reference")
 FUSED_DTYPES = (torch.float32, torch.float64)
-FUSED_DEVICES = ("cpu",)
+CUDNN_DTYPES = (torch.float16, torch.float32, torch.float64)
+
+
+# Device types with fastlstm kernels: the CPU always, CUDA when this build compiled its kernels.
+FUSED_DEVICES = ("cpu", "cuda") if torch._C._dispatch_has_kernel_for_dispatch_key("fastlstm::forward", "CUDA") \
+    else ("cpu",)
 
 
 def _fused_unsupported(x, w_hr):
@@ -21,22 +29,82 @@ def _fused_unsupported(x, w_hr):
     if x.dtype not in FUSED_DTYPES:
         return f"dtype {x.dtype} (fused kernels run float32 and float64)"
     if x.device.type not in FUSED_DEVICES:
-        return f"device {x.device.type} (fused kernels run on {', '.join(FUSED_DEVICES)})"
+        return f"device {x.device.type} (fused kernels run on {', '.join(FUSED_DEVICES)} in this build)"
     return None
 
 
-def choose_backend(backend, x, w_hr=None):
-    """The backend that runs `x` with these options: "fused" or "reference"."""
+def _cudnn_unsupported(x, tf_options=None, sequence_lengths=None):
+    """Why cuDNN cannot serve this request, or None when it can."""
+    if x.device.type != "cuda":
+        return f"device {x.device.type} (cuDNN runs on CUDA tensors)"
+    if not (torch.backends.cudnn.is_available() and torch.backends.cudnn.enabled):
+        return "this torch (cuDNN unavailable or torch.backends.cudnn.enabled is False)"
+    if tf_options:
+        return f"{tf_options} (cuDNN has no peepholes, cell_clip or forget_bias)"
+    if x.dtype not in CUDNN_DTYPES:
+        return f"dtype {x.dtype}"
+    if sequence_lengths is not None and bool((sequence_lengths == 0).any()):
+        return "zero-length rows (cuDNN's packed sequences need every length >= 1)"
+    return None
+
+
+def choose_backend(backend, x, w_hr=None, tf_options=None, sequence_lengths=None, single_step=False):
+    """The backend that runs `x` with these options: "cudnn", "fused" or "reference". tf_options names the TF
+    options in use (peepholes, cell_clip, forget_bias), which only fastlstm's kernels and the reference have.
+    cuDNN has no single-step call, so single steps choose between the other two."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "reference":
         return "reference"
+    cudnn_missing = "single steps (cuDNN runs whole sequences)" if single_step else _cudnn_unsupported(
+        x, tf_options, sequence_lengths)
+    if backend == "cudnn":
+        if cudnn_missing is not None:
+            raise ValueError(f"backend='cudnn' cannot serve {cudnn_missing}; use backend='auto', 'fused' or "
+                             "'reference'")
+        return "cudnn"
+    if backend == "auto" and cudnn_missing is None:
+        return "cudnn"
     missing = _fused_unsupported(x, w_hr)
     if missing is None:
         return "fused"
     if backend == "fused":
         raise ValueError(f"backend='fused' does not support {missing}; use backend='auto' or 'reference'")
     return "reference"
+
+
+def tf_options_in_use(w_peephole=None, forget_bias=0.0, cell_clip=0.0):
+    used = [name for name, on in (("peepholes", w_peephole is not None), ("forget_bias", forget_bias != 0),
+                                  ("cell_clip", cell_clip > 0)) if on]
+    return ", ".join(used) or None
+
+
+def cudnn_weights(w_ih, w_hh, b_ih, b_hh, w_hr=None):
+    """The flat weight list of one layer and direction as ATen's RNN binding takes it (cuDNN wants both biases)."""
+    weights = [w_ih, w_hh]
+    if b_ih is not None or b_hh is not None:
+        weights += [b_ih if b_ih is not None else torch.zeros_like(b_hh),
+                    b_hh if b_hh is not None else torch.zeros_like(b_ih)]
+    if w_hr is not None:
+        weights.append(w_hr)
+    return weights
+
+
+def _cudnn_lstm(x, h0, c0, weights, has_biases, sequence_lengths):
+    """One layer on cuDNN through ATen's RNN binding (torch._VF.lstm, what torch.nn.LSTM calls). Chosen over calling
+    cuDNN's API directly: it takes torch.nn.LSTM's weight layout as it is, handles packed sequences, projections and
+    the descriptor/workspace bookkeeping, and gives torch.nn.LSTM's own numerics."""
+    train = torch.is_grad_enabled()
+    hx = (h0.unsqueeze(0), c0.unsqueeze(0))
+    if sequence_lengths is None:
+        output, h_n, c_n = torch._VF.lstm(x, hx, weights, has_biases, 1, 0.0, train, False, False)
+        return output, h_n[0], c_n[0]
+    packed = pack_padded_sequence(x, sequence_lengths.cpu(), enforce_sorted=False)
+    hx = tuple(state.index_select(1, packed.sorted_indices) for state in hx)
+    data, h_n, c_n = torch._VF.lstm(packed.data, packed.batch_sizes, hx, weights, has_biases, 1, 0.0, train, False)
+    output, _ = pad_packed_sequence(PackedSequence(data, packed.batch_sizes, packed.sorted_indices,
+                                                   packed.unsorted_indices), total_length=x.shape[0])
+    return output, h_n[0].index_select(0, packed.unsorted_indices), c_n[0].index_select(0, packed.unsorted_indices)
 
 
 def _needs_workspace(*tensors):
@@ -59,10 +127,15 @@ def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, w_peephole=N
     x [T, B, I] (time-major), h0 [B, H_out], c0 [B, H], torch.nn.LSTM's weights of one layer and direction,
     w_peephole [3, H], sequence_lengths [B] int64. Returns (output [T, B, H_out], h_n [B, H_out], c_n [B, H]).
     """
-    if choose_backend(backend, x, w_hr) == "reference":
+    chosen = choose_backend(backend, x, w_hr, tf_options_in_use(w_peephole, forget_bias, cell_clip),
+                            sequence_lengths)
+    if chosen == "reference":
         return reference.lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr=w_hr, w_peephole=w_peephole,
                                        sequence_lengths=sequence_lengths, forget_bias=forget_bias,
                                        cell_clip=cell_clip)
+    if chosen == "cudnn":
+        return _cudnn_lstm(x, h0, c0, cudnn_weights(w_ih, w_hh, b_ih, b_hh, w_hr),
+                           b_ih is not None or b_hh is not None, sequence_lengths)
     training = _needs_workspace(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole)
     output, h_n, c_n, _ = _call_fused(ops.forward.default, training, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole,
                                       sequence_lengths, float(forget_bias), float(cell_clip), training)
@@ -72,7 +145,9 @@ def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, w_peephole=N
 def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, *, w_peephole=None, forget_bias=0.0, cell_clip=0.0,
               backend="auto"):
     """One step (TF's LSTMBlockCell). x [B, I], h/c [B, H] -> (h_new, c_new)."""
-    if choose_backend(backend, x) == "reference":
+    chosen = choose_backend(backend, x, tf_options=tf_options_in_use(w_peephole, forget_bias, cell_clip),
+                            single_step=True)
+    if chosen == "reference":
         return reference.lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole=w_peephole,
                                    forget_bias=forget_bias, cell_clip=cell_clip)
     training = _needs_workspace(x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole)

@@ -2,8 +2,8 @@
 
 Same constructor arguments, parameter names, shapes, registration order and initialisation (so the same seed gives the
 same weights, and a state_dict moves both ways unchanged), same input forms (unbatched, batch_first, PackedSequence)
-and the same errors. Extra keyword: ``backend`` ("auto" | "fused" | "reference", see functional.py); after each call
-``last_backend`` says which one ran.
+and the same errors. Extra keyword: ``backend`` ("auto" | "fused" | "cudnn" | "reference", see functional.py);
+after each call ``last_backend`` says which one ran.
 
 They are not subclasses of the torch modules on purpose: torch.compile refuses any instance of torch.nn.LSTM.
 """
@@ -110,7 +110,29 @@ class LSTM(nn.Module):
             nn.init.uniform_(weight, -stdv, stdv)
 
     def flatten_parameters(self):
-        """Kept for drop-in compatibility: fastlstm's kernels read the parameters where they are."""
+        """As torch.nn.LSTM: on CUDA with cuDNN, lays the parameters out in one buffer that cuDNN reads without a
+        copy per call. fastlstm's own kernels read the parameters wherever they are."""
+        weights = self._flat_weights
+        first = weights[0]
+        if not all(isinstance(w, torch.Tensor) and w.dtype == first.dtype and w.is_cuda
+                   and torch.backends.cudnn.is_acceptable(w) for w in weights):
+            return
+        if len({w.data_ptr() for w in weights}) != len(weights):
+            return
+        from torch.backends.cudnn import rnn as cudnn_rnn
+
+        with torch.cuda.device_of(first), torch.no_grad():
+            if torch._use_cudnn_rnn_flatten_weight():
+                num_weights = (4 if self.bias else 2) + (1 if self.proj_size > 0 else 0)
+                torch._cudnn_rnn_flatten_weight(weights, num_weights, self.input_size,
+                                                cudnn_rnn.get_cudnn_mode(self.mode), self.hidden_size,
+                                                self.proj_size, self.num_layers, self.batch_first,
+                                                bool(self.bidirectional))
+
+    def _apply(self, fn, recurse=True):
+        result = super()._apply(fn, recurse)
+        self.flatten_parameters()  # as torch.nn.LSTM after .cuda() / .to()
+        return result
 
     @property
     def _flat_weights(self):
@@ -181,8 +203,10 @@ class LSTM(nn.Module):
         if is_packed:
             data, batch_sizes, sorted_indices, unsorted_indices = input
             self._check_input(data, batch_sizes)
-            x, lengths, packed_positions = _unpack(data, batch_sizes)
-            batch = x.shape[1]
+            backend = functional.choose_backend(self.backend, data, getattr(self, "weight_hr_l0", None))
+            if backend != "cudnn":
+                x, lengths, packed_positions = _unpack(data, batch_sizes)
+            batch = int(batch_sizes[0])
             is_batched = True
         else:
             if input.dim() not in (2, 3):
@@ -193,11 +217,13 @@ class LSTM(nn.Module):
                 x = x.transpose(0, 1)
             self._check_input(x, None)
             batch = x.shape[1]
+            backend = functional.choose_backend(self.backend, x, getattr(self, "weight_hr_l0", None))
 
+        like = data if is_packed else x
         if hx is None:
             shape = (self.num_layers * num_directions, batch)
-            h0 = x.new_zeros(shape + (out_size,))
-            c0 = x.new_zeros(shape + (self.hidden_size,))
+            h0 = like.new_zeros(shape + (out_size,))
+            c0 = like.new_zeros(shape + (self.hidden_size,))
         else:
             h0, c0 = hx
             if is_batched:
@@ -217,10 +243,21 @@ class LSTM(nn.Module):
                 h0, c0 = h0.index_select(1, sorted_indices), c0.index_select(1, sorted_indices)
             self._check_hidden(h0, c0, batch)
 
-        output, h_n, c_n = self._run_layers(x, h0, c0, lengths)
+        if backend == "cudnn":
+            # The whole stack in one call of ATen's cuDNN RNN binding, as torch.nn.LSTM does on CUDA.
+            args = (self._flat_weights, self.bias, self.num_layers, self.dropout, self.training, self.bidirectional)
+            if is_packed:
+                output_data, h_n, c_n = torch._VF.lstm(data, batch_sizes, (h0, c0), *args)
+            else:
+                output, h_n, c_n = torch._VF.lstm(x, (h0, c0), *args, False)
+        else:
+            output, h_n, c_n = self._run_layers(x, h0, c0, lengths, backend)
+            if is_packed:
+                output_data = output.reshape(-1, output.shape[-1]).index_select(0, packed_positions)
+        if not torch.compiler.is_compiling():
+            self.last_backend = backend
 
         if is_packed:
-            output_data = output.reshape(-1, output.shape[-1]).index_select(0, packed_positions)
             output = PackedSequence(output_data, batch_sizes, sorted_indices, unsorted_indices)
             if unsorted_indices is not None:
                 h_n, c_n = h_n.index_select(1, unsorted_indices), c_n.index_select(1, unsorted_indices)
@@ -230,8 +267,9 @@ class LSTM(nn.Module):
             output = output.transpose(0, 1)
         return output, (h_n, c_n)
 
-    def _run_layers(self, x, h0, c0, lengths):
-        """x [T, B, I] time-major, h0/c0 [layers * D, B, *], lengths [B] sorted descending or None."""
+    def _run_layers(self, x, h0, c0, lengths, backend):
+        """Layer by layer on the fused kernels or the reference ("cudnn" runs the whole stack in forward).
+        x [T, B, I] time-major, h0/c0 [layers * D, B, *], lengths [B] sorted descending or None."""
         num_directions = 2 if self.bidirectional else 1
         layer_input = x
         h_n, c_n = [], []
@@ -239,7 +277,6 @@ class LSTM(nn.Module):
             outputs = []
             for direction in range(num_directions):
                 w_ih, w_hh, b_ih, b_hh, w_hr = self._layer_weights(layer, direction)
-                backend = functional.choose_backend(self.backend, layer_input, w_hr)
                 state = layer * num_directions + direction
                 seq = layer_input if direction == 0 else _reverse_within_lengths(layer_input, lengths)
                 out, h, c = functional.lstm(seq, h0[state], c0[state], w_ih, w_hh, b_ih, b_hh, w_hr=w_hr,
@@ -250,8 +287,6 @@ class LSTM(nn.Module):
             layer_input = outputs[0] if num_directions == 1 else torch.cat(outputs, dim=2)
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, p=self.dropout, training=True)
-        if not torch.compiler.is_compiling():
-            self.last_backend = backend
         return layer_input, torch.stack(h_n), torch.stack(c_n)
 
 
@@ -307,7 +342,7 @@ class LSTMCell(nn.Module):
             h = c = x.new_zeros((x.shape[0], self.hidden_size))
         else:
             h, c = (hx[0], hx[1]) if is_batched else (hx[0].unsqueeze(0), hx[1].unsqueeze(0))
-        backend = functional.choose_backend(self.backend, x)
+        backend = functional.choose_backend(self.backend, x, single_step=True)
         h_new, c_new = functional.lstm_cell(x, h, c, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh,
                                             backend=backend)
         if not torch.compiler.is_compiling():

@@ -1,0 +1,95 @@
+"""The GPU path. The registration test runs wherever torch has CUDA (CI builds that variant on a GPU-less machine);
+the others need a GPU and skip cleanly without one."""
+
+import pytest
+import torch
+
+import fastlstm
+from fastlstm import functional, ops
+from conftest import assert_close
+from test_ops import compare_with_grads, fused_sequence, make_inputs, reference_sequence
+
+OPS = ("forward", "backward", "cell_forward", "cell_backward")
+needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
+
+
+@pytest.mark.skipif(torch.version.cuda is None, reason="this torch is a CPU build: the CUDA kernels are not built")
+def test_cuda_kernels_registered_for_every_op():
+    for op in OPS:
+        assert torch._C._dispatch_has_kernel_for_dispatch_key(f"fastlstm::{op}", "CUDA"), op
+    assert "cuda" in functional.FUSED_DEVICES
+
+
+def test_cudnn_backend_refuses_what_it_cannot_serve():
+    x = torch.randn(3, 2, 4)
+    with pytest.raises(ValueError, match="backend='cudnn' cannot serve device cpu"):
+        fastlstm.LSTM(4, 5, backend="cudnn")(x)
+    with pytest.raises(ValueError, match="cuDNN runs whole sequences"):
+        fastlstm.LSTMCell(4, 5, backend="cudnn")(x[0])
+
+
+def to_cuda(inputs):
+    return {k: (v.detach().cuda().requires_grad_() if v is not None else None) for k, v in inputs.items()}
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("lengths", [None, [5, 2, 0, 4]], ids=str)
+@pytest.mark.parametrize("peephole", [False, True])
+def test_cuda_fused_matches_reference(dtype, lengths, peephole):
+    inputs = to_cuda(make_inputs(5, 4, 3, 7, dtype, peephole=peephole))
+    lengths = None if lengths is None else torch.tensor(lengths)
+    options = dict(forget_bias=0.5, cell_clip=0.7 if peephole else 0.0)
+    compare_with_grads(fused_sequence(inputs, lengths, **options), reference_sequence(inputs, lengths, **options),
+                       inputs, dtype)
+
+
+@needs_gpu
+def test_cuda_gradcheck_and_opcheck():
+    inputs = to_cuda(make_inputs(3, 2, 2, 3, torch.float64, peephole=True))
+    names = [k for k, v in inputs.items() if v is not None]
+    lengths = torch.tensor([3, 1])
+
+    def run(*tensors):
+        return fused_sequence(dict(inputs, **dict(zip(names, tensors))), lengths, forget_bias=0.5, cell_clip=0.9)
+
+    assert torch.autograd.gradcheck(run, [inputs[k] for k in names])
+    torch.library.opcheck(ops.forward.default, (*inputs.values(), lengths, 0.5, 0.9, True))
+    cell_inputs = dict(inputs, x=inputs["x"][0].detach().requires_grad_())
+    torch.library.opcheck(ops.cell_forward.default, (*cell_inputs.values(), 0.5, 0.9, True))
+
+
+@needs_gpu
+@pytest.mark.parametrize("backend", ["fused", "cudnn"])
+@pytest.mark.parametrize("packed", [False, True])
+def test_cuda_lstm_backends_match_torch(backend, packed):
+    torch.manual_seed(0)
+    kwargs = dict(num_layers=2, bidirectional=True, batch_first=True)
+    ours = fastlstm.LSTM(5, 7, backend=backend, **kwargs).cuda()
+    theirs = torch.nn.LSTM(5, 7, **kwargs).cuda()
+    theirs.load_state_dict(ours.state_dict())
+    x = torch.randn(4, 6, 5, device="cuda", requires_grad=True)
+    lengths = torch.tensor([6, 3, 5, 1])
+    results = []
+    for module in (ours, theirs):
+        inputs = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False) \
+            if packed else x
+        output, (h_n, c_n) = module(inputs)
+        data = output.data if packed else output
+        results.append([data, h_n, c_n, *torch.autograd.grad(data.sum() + h_n.sum(), [x, *module.parameters()])])
+    assert ours.last_backend == backend
+    for actual, expected in zip(*results):
+        assert_close(actual, expected, torch.float32, rtol=1e-4, atol=1e-4)
+
+
+@needs_gpu
+def test_cuda_compile_reduce_overhead_matches_eager():
+    torch._dynamo.reset()
+    module = fastlstm.LSTM(4, 6, backend="fused").cuda()
+    compiled = torch.compile(module, mode="reduce-overhead", fullgraph=True)
+    x = torch.randn(5, 3, 4, device="cuda")
+    with torch.no_grad():
+        expected = module(x)[0]
+        for _ in range(3):  # warm-up, record, replay the CUDA graph
+            actual = compiled(x)[0]
+    assert_close(actual, expected)
