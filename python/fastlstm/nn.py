@@ -20,6 +20,13 @@ from torch.nn.utils.rnn import PackedSequence
 from . import functional
 
 
+def _init_uniform(parameters, hidden_size):
+    """torch.nn.LSTM's initialisation, in registration order (so the same seed gives the same weights)."""
+    stdv = 1.0 / math.sqrt(hidden_size) if hidden_size > 0 else 0
+    for weight in parameters:
+        nn.init.uniform_(weight, -stdv, stdv)
+
+
 def _unpack(data, batch_sizes):
     """PackedSequence data [sum(lengths), I] -> (time-major padded x [T, B, I] with rows longest first, as the kernels
     want them, lengths [B], the rows of x.view(T * B, I) that hold the packed data, in packed order).
@@ -105,9 +112,7 @@ class LSTM(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
-        for weight in self.parameters():
-            nn.init.uniform_(weight, -stdv, stdv)
+        _init_uniform(self.parameters(), self.hidden_size)
 
     def flatten_parameters(self):
         """As torch.nn.LSTM: on CUDA with cuDNN, lays the parameters out in one buffer that cuDNN reads without a
@@ -314,9 +319,7 @@ class LSTMCell(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
-        for weight in self.parameters():
-            nn.init.uniform_(weight, -stdv, stdv)
+        _init_uniform(self.parameters(), self.hidden_size)
 
     def extra_repr(self):
         s = "{input_size}, {hidden_size}"

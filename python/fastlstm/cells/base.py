@@ -62,6 +62,32 @@ class RNNCell(nn.Module):
         return [(name.replace(".", "/"), parameter) for name, parameter in self.named_parameters()]
 
 
+class LSTMStateCell(RNNCell):
+    """A cell whose state is LSTMStateTuple(c [num_units], h [num_proj or num_units]) and whose output is h."""
+
+    num_proj = None
+
+    @property
+    def state_size(self):
+        return LSTMStateTuple(self.num_units, self.num_proj or self.num_units)
+
+    @property
+    def output_size(self):
+        return self.num_proj or self.num_units
+
+
+class VectorStateCell(RNNCell):
+    """A cell whose state and output are one vector of num_units (GRU-like)."""
+
+    @property
+    def state_size(self):
+        return self.num_units
+
+    @property
+    def output_size(self):
+        return self.num_units
+
+
 def _as_shape(size):
     return tuple(size) if isinstance(size, (tuple, list, torch.Size)) else (size,)
 

@@ -6,10 +6,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import LSTMStateTuple, RNNCell, tf_bias, tf_kernel
+from .base import LSTMStateCell, LSTMStateTuple, tf_bias, tf_kernel
 
 
-class NASCell(RNNCell):
+class NASCell(LSTMStateCell):
     """tf.contrib.rnn.NASCell (Zoph & Le 2017): 8 branches of x . W and m . R combined in a fixed tree; state
     LSTMStateTuple(c, m). TF variables: kernel [input_size, 8H], recurrent_kernel [num_proj or H, 8H], bias (with
     use_biases), projection_weights [H, num_proj]."""
@@ -23,14 +23,6 @@ class NASCell(RNNCell):
         self.recurrent_kernel = tf_kernel(num_proj or num_units, self.BRANCHES * num_units, dtype, device)
         self.bias = tf_bias(self.BRANCHES * num_units, dtype=dtype, device=device) if use_biases else None
         self.projection_weights = tf_kernel(num_units, num_proj, dtype, device) if num_proj else None
-
-    @property
-    def state_size(self):
-        return LSTMStateTuple(self.num_units, self.num_proj or self.num_units)
-
-    @property
-    def output_size(self):
-        return self.num_proj or self.num_units
 
     def forward(self, inputs, state):
         c_prev, m_prev = state
@@ -54,7 +46,7 @@ class NASCell(RNNCell):
         return new_m, LSTMStateTuple(new_c, new_m)
 
 
-class PhasedLSTMCell(RNNCell):
+class PhasedLSTMCell(LSTMStateCell):
     """tf.contrib.rnn.PhasedLSTMCell (Neil et al. 2016). inputs = (time [B, 1], x [B, input_size]); a time gate k,
     open for a fraction ratio_on of each unit's period (shifted by its phase), leaks with `leak` when closed:
     c' = k * c_new + (1 - k) * c, h' = k * h_new + (1 - k) * h.
@@ -79,14 +71,6 @@ class PhasedLSTMCell(RNNCell):
         self.phase = nn.Parameter(torch.rand(num_units, dtype=dtype, device=device) * self.period.detach())
         self.ratio_on = nn.Parameter(torch.full((num_units,), float(ratio_on), dtype=dtype, device=device),
                                      requires_grad=trainable_ratio_on)
-
-    @property
-    def state_size(self):
-        return LSTMStateTuple(self.num_units, self.num_units)
-
-    @property
-    def output_size(self):
-        return self.num_units
 
     def tf_variables(self):
         renamed = []
@@ -118,7 +102,7 @@ class PhasedLSTMCell(RNNCell):
         return new_h, LSTMStateTuple(new_c, new_h)
 
 
-class GLSTMCell(RNNCell):
+class GLSTMCell(LSTMStateCell):
     """tf.contrib.rnn.GLSTMCell (Kuchaiev & Ginsburg 2017, group LSTM): inputs and m_prev are split into
     number_of_groups feature groups; each group has its own kernel producing its share of i, j, f, o.
     TF variables: group{k}/kernel [(input_size + out) / groups, 4H / groups], group{k}/bias, bias_i, bias_j,
@@ -143,14 +127,6 @@ class GLSTMCell(RNNCell):
         for gate in "ijfo":
             setattr(self, f"bias_{gate}", tf_bias(num_units, dtype=dtype, device=device))
         self.projection_kernel = tf_kernel(num_units, num_proj, dtype, device) if num_proj else None
-
-    @property
-    def state_size(self):
-        return LSTMStateTuple(self.num_units, self.num_proj or self.num_units)
-
-    @property
-    def output_size(self):
-        return self.num_proj or self.num_units
 
     def tf_variables(self):
         names = []

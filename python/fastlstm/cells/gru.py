@@ -2,10 +2,10 @@
 
 import torch
 
-from .base import RNNCell, tf_bias, tf_kernel
+from .base import VectorStateCell, tf_bias, tf_kernel
 
 
-class GRUCell(RNNCell):
+class GRUCell(VectorStateCell):
     """tf.nn.rnn_cell.GRUCell: r, u = sigmoid([x, h] . W_gates + b_gates); c = act([x, r * h] . W_cand + b_cand);
     h' = u * h + (1 - u) * c. The reset gate multiplies h before the matmul (TF); cuDNN and torch.nn.GRU instead
     multiply (W_hn h + b_hn). TF variables: gates/kernel [input_size + num_units, 2 * num_units], gates/bias (ones),
@@ -20,14 +20,6 @@ class GRUCell(RNNCell):
         self.candidate_kernel = tf_kernel(input_size + num_units, num_units, dtype, device)
         self.candidate_bias = tf_bias(num_units, dtype=dtype, device=device)
 
-    @property
-    def state_size(self):
-        return self.num_units
-
-    @property
-    def output_size(self):
-        return self.num_units
-
     def tf_variables(self):
         return [(name.replace("_", "/", 1), parameter) for name, parameter in self.named_parameters()]
 
@@ -38,7 +30,7 @@ class GRUCell(RNNCell):
         return new_h, new_h
 
 
-class UGRNNCell(RNNCell):
+class UGRNNCell(VectorStateCell):
     """tf.contrib.rnn.UGRNNCell (Collins et al., update-gate RNN): g, c = split([x, h] . W + b);
     g = sigmoid(g + forget_bias), c = act(c), h' = g * h + (1 - g) * c.
     TF variables: kernel [input_size + num_units, 2 * num_units], bias."""
@@ -50,14 +42,6 @@ class UGRNNCell(RNNCell):
         self.activation = activation or torch.tanh
         self.kernel = tf_kernel(input_size + num_units, 2 * num_units, dtype, device)
         self.bias = tf_bias(2 * num_units, dtype=dtype, device=device)
-
-    @property
-    def state_size(self):
-        return self.num_units
-
-    @property
-    def output_size(self):
-        return self.num_units
 
     def forward(self, inputs, state):
         g, c = (torch.cat([inputs, state], 1) @ self.kernel + self.bias).chunk(2, 1)

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from .. import functional
-from .base import LSTMStateTuple, RNNCell, fused_lstm_weights, tf_bias, tf_kernel, tf_layer_norm
+from .base import LSTMStateCell, LSTMStateTuple, fused_lstm_weights, tf_bias, tf_kernel, tf_layer_norm
 
 
 def _is_tanh(activation):
@@ -17,7 +17,7 @@ def _clip(value, limit):
     return value if limit is None or limit <= 0 else value.clamp(-limit, limit)
 
 
-class _FusableLSTMCell(RNNCell):
+class _FusableLSTMCell(LSTMStateCell):
     """An LSTM cell whose math fastlstm's fused ops implement: ``fused_spec`` returns their arguments, or None."""
 
     _spec_cache = None
@@ -63,14 +63,6 @@ class BasicLSTMCell(_FusableLSTMCell):
         self.kernel = tf_kernel(input_size + num_units, 4 * num_units, dtype, device)
         self.bias = tf_bias(4 * num_units, dtype=dtype, device=device)
 
-    @property
-    def state_size(self):
-        return LSTMStateTuple(self.num_units, self.num_units)
-
-    @property
-    def output_size(self):
-        return self.num_units
-
     def _make_fused_spec(self):
         if not _is_tanh(self.activation):
             return None
@@ -110,14 +102,6 @@ class LSTMCell(_FusableLSTMCell):
                 nn.init.uniform_(value, -(3.0 / num_units) ** 0.5, (3.0 / num_units) ** 0.5)
             self.register_parameter(name, value)
         self.projection_kernel = tf_kernel(num_units, num_proj, dtype, device) if num_proj else None
-
-    @property
-    def state_size(self):
-        return LSTMStateTuple(self.num_units, self.num_proj or self.num_units)
-
-    @property
-    def output_size(self):
-        return self.num_proj or self.num_units
 
     def tf_variables(self):
         return [("projection/kernel" if name == "projection_kernel" else name, p) for name, p in self.named_parameters()]
@@ -162,14 +146,6 @@ class LSTMBlockCell(_FusableLSTMCell):
             value = nn.Parameter(torch.zeros(num_units, dtype=dtype, device=device)) if use_peephole else None
             self.register_parameter(name, value)
 
-    @property
-    def state_size(self):
-        return LSTMStateTuple(self.num_units, self.num_units)
-
-    @property
-    def output_size(self):
-        return self.num_units
-
     def _make_fused_spec(self):
         w_ih, w_hh, b = fused_lstm_weights(self.kernel, self.bias, self.input_size)
         return dict(w_ih=w_ih, w_hh=w_hh, b=b, w_peephole=_peephole(self.w_i_diag, self.w_f_diag, self.w_o_diag),
@@ -199,7 +175,7 @@ class LSTMBlockFusedCell(LSTMBlockCell):
         return outputs, LSTMStateTuple(c_n, h_n)
 
 
-class LayerNormBasicLSTMCell(RNNCell):
+class LayerNormBasicLSTMCell(LSTMStateCell):
     """tf.contrib.rnn.LayerNormBasicLSTMCell: layer norm (epsilon 1e-12) on each of i, j, f, o and on the new c (the
     normalised c is carried); no bias when layer_norm; recurrent dropout (Semeniuta) on act(j) in training mode.
     TF variables: kernel, bias (without layer_norm), {input,transform,forget,output,state}/{gamma,beta}."""
@@ -221,14 +197,6 @@ class LayerNormBasicLSTMCell(RNNCell):
         for norm in self.NORMS if layer_norm else ():
             setattr(self, f"{norm}_gamma", tf_bias(num_units, norm_gain, dtype, device))
             setattr(self, f"{norm}_beta", tf_bias(num_units, norm_shift, dtype, device))
-
-    @property
-    def state_size(self):
-        return LSTMStateTuple(self.num_units, self.num_units)
-
-    @property
-    def output_size(self):
-        return self.num_units
 
     def tf_variables(self):
         renamed = []
@@ -260,7 +228,7 @@ class LayerNormBasicLSTMCell(RNNCell):
         return new_h, LSTMStateTuple(new_c, new_h)
 
 
-class CoupledInputForgetGateLSTMCell(RNNCell):
+class CoupledInputForgetGateLSTMCell(LSTMStateCell):
     """tf.contrib.rnn.CoupledInputForgetGateLSTMCell: the input gate is 1 - f, c = f * c_prev + (1 - f) * act(j);
     peepholes on f (reads c_prev) and o (reads the new c); optional projection as LSTMCell.
     TF variables: W_0 [input_size + (num_proj or num_units), 3 * num_units] (blocks j, f, o), B [3 * num_units],
@@ -281,14 +249,6 @@ class CoupledInputForgetGateLSTMCell(RNNCell):
                 nn.init.uniform_(value, -(3.0 / num_units) ** 0.5, (3.0 / num_units) ** 0.5)
             self.register_parameter(name, value)
         self.W_P_0 = tf_kernel(num_units, num_proj, dtype, device) if num_proj else None
-
-    @property
-    def state_size(self):
-        return LSTMStateTuple(self.num_units, self.num_proj or self.num_units)
-
-    @property
-    def output_size(self):
-        return self.num_proj or self.num_units
 
     def forward(self, inputs, state):
         c_prev, m_prev = state
