@@ -42,11 +42,12 @@ void run_team(int64_t threads, int64_t hidden_size, const Body& body) {
     body(int64_t{0}, hidden_size, [] {});
     return;
   }
-  const int64_t per_thread = (hidden_size + threads - 1) / threads;
-  const int64_t slice = (per_thread + kSliceAlign - 1) / kSliceAlign * kSliceAlign;
 #pragma omp parallel num_threads(static_cast<int>(threads))
   {
-    const int64_t id = omp_get_thread_num();
+    // The team the runtime granted may be smaller than asked for (OMP_THREAD_LIMIT): slice by its real size.
+    const int64_t granted = omp_get_num_threads(), id = omp_get_thread_num();
+    const int64_t per_thread = (hidden_size + granted - 1) / granted;
+    const int64_t slice = (per_thread + kSliceAlign - 1) / kSliceAlign * kSliceAlign;
     const int64_t j0 = std::min(hidden_size, id * slice);
     body(j0, std::min(hidden_size, j0 + slice), [] {
 #pragma omp barrier
