@@ -3,7 +3,7 @@
 import torch
 from torch.utils._pytree import tree_map
 
-from .cells.base import LSTMStateTuple, RNNCell
+from .cells.base import LSTMStateTuple, RNNCell, SeededGenerators
 
 
 class MultiRNNCell(RNNCell):
@@ -79,21 +79,12 @@ class DropoutWrapper(_Wrapper):
                 raise ValueError(f"DropoutWrapper: {name}_keep_prob must be in (0, 1], got {value}")
         self.input_keep_prob, self.output_keep_prob = input_keep_prob, output_keep_prob
         self.state_keep_prob, self.variational_recurrent = state_keep_prob, variational_recurrent
-        self.seed = seed
-        self._generators = {}
+        self._generator = SeededGenerators(seed)
         self._masks = {}
 
     def begin_sequence(self, batch_size, dtype, device):
         self._masks = {}
         super().begin_sequence(batch_size, dtype, device)
-
-    def _generator(self, device):
-        if self.seed is None:
-            return None
-        key = str(device)
-        if key not in self._generators:
-            self._generators[key] = torch.Generator(device=device).manual_seed(self.seed)
-        return self._generators[key]
 
     def _dropout(self, x, keep_prob, key):
         if not self.training or keep_prob >= 1:
@@ -134,7 +125,7 @@ class ZoneoutWrapper(_Wrapper):
     def __init__(self, cell, zoneout_prob, seed=None):
         super().__init__(cell)
         self.zoneout_prob = zoneout_prob
-        self.generator = None if seed is None else torch.Generator().manual_seed(seed)
+        self._generator = SeededGenerators(seed)
 
     def forward(self, inputs, state):
         output, new_state = self.cell(inputs, state)
@@ -145,7 +136,7 @@ class ZoneoutWrapper(_Wrapper):
         zoned = []
         for p, prev, nxt in zip(probs, previous, new):
             if self.training:
-                keep_previous = torch.empty_like(nxt).bernoulli_(p, generator=self.generator)
+                keep_previous = torch.empty_like(nxt).bernoulli_(p, generator=self._generator(nxt.device))
                 zoned.append(torch.where(keep_previous.bool(), prev, nxt))
             else:
                 zoned.append(p * prev + (1 - p) * nxt)

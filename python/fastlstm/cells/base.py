@@ -88,6 +88,23 @@ class VectorStateCell(RNNCell):
         return self.num_units
 
 
+class SeededGenerators:
+    """Random masks from a seed of their own: one torch.Generator per device, all seeded alike (so a module moved to
+    another device keeps working). Without a seed: None, i.e. torch's global generator."""
+
+    def __init__(self, seed):
+        self.seed = seed
+        self._by_device = {}
+
+    def __call__(self, device):
+        if self.seed is None:
+            return None
+        key = str(device)
+        if key not in self._by_device:
+            self._by_device[key] = torch.Generator(device=device).manual_seed(self.seed)
+        return self._by_device[key]
+
+
 def _as_shape(size):
     return tuple(size) if isinstance(size, (tuple, list, torch.Size)) else (size,)
 

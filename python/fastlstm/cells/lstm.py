@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 from .. import functional
-from .base import LSTMStateCell, LSTMStateTuple, fused_lstm_weights, tf_bias, tf_kernel, tf_layer_norm
+from .base import (LSTMStateCell, LSTMStateTuple, SeededGenerators, fused_lstm_weights, tf_bias, tf_kernel,
+                   tf_layer_norm)
 
 
 def _is_tanh(activation):
@@ -189,9 +190,7 @@ class LayerNormBasicLSTMCell(LSTMStateCell):
         self.forget_bias = float(forget_bias)
         self.activation = activation or torch.tanh
         self.layer_norm, self.dropout_keep_prob = layer_norm, dropout_keep_prob
-        self.generator = None
-        if dropout_prob_seed is not None:
-            self.generator = torch.Generator(device=device or "cpu").manual_seed(dropout_prob_seed)
+        self._generator = SeededGenerators(dropout_prob_seed)
         self.kernel = tf_kernel(input_size + num_units, 4 * num_units, dtype, device)
         self.bias = None if layer_norm else tf_bias(4 * num_units, dtype=dtype, device=device)
         for norm in self.NORMS if layer_norm else ():
@@ -221,7 +220,7 @@ class LayerNormBasicLSTMCell(LSTMStateCell):
         i, j, f, o = (self._norm(v, n) for v, n in zip((i, j, f, o), self.NORMS))
         g = self.activation(j)
         if self.training and self.dropout_keep_prob < 1:
-            keep = torch.empty_like(g).bernoulli_(self.dropout_keep_prob, generator=self.generator)
+            keep = torch.empty_like(g).bernoulli_(self.dropout_keep_prob, generator=self._generator(g.device))
             g = g * keep / self.dropout_keep_prob
         new_c = self._norm(c * torch.sigmoid(f + self.forget_bias) + torch.sigmoid(i) * g, "state")
         new_h = self.activation(new_c) * torch.sigmoid(o)
