@@ -28,6 +28,13 @@ namespace detail {
 inline OptTensor dense(const OptTensor& t) { return t ? OptTensor(t->contiguous()) : std::nullopt; }
 
 template <typename scalar_t>
+void set_layout(LstmParams<scalar_t>& p, bool tf_layout) {
+  p.tf_layout = tf_layout;
+  p.f_block = tf_layout ? 2 : 1;
+  p.g_block = tf_layout ? 1 : 2;
+}
+
+template <typename scalar_t>
 const scalar_t* data_or_null(const OptTensor& t) {
   return t ? t->const_data_ptr<scalar_t>() : nullptr;
 }
@@ -37,7 +44,7 @@ template <typename Kernels>
 ForwardResult run_forward(const LstmSizes& s, const RowOrder& order, const at::Tensor& x, const at::Tensor& h0,
                           const at::Tensor& c0, const at::Tensor& w_ih, const at::Tensor& w_hh, const OptTensor& b_ih,
                           const OptTensor& b_hh, const OptTensor& w_peephole, double forget_bias, double cell_clip, bool training,
-                          bool with_output) {
+                          bool with_output, bool tf_layout) {
   const int64_t T = s.seq_len, B = s.batch, H = s.hidden_size;
   const at::Tensor output = with_output ? at::empty({T, B, H}, x.options()) : at::Tensor();
   const at::Tensor h_n = at::empty({B, H}, x.options());
@@ -52,6 +59,7 @@ ForwardResult run_forward(const LstmSizes& s, const RowOrder& order, const at::T
     p.active_rows = order.active_rows();
     p.forget_bias = static_cast<scalar_t>(forget_bias);
     p.cell_clip = static_cast<scalar_t>(cell_clip);
+    set_layout(p, tf_layout);
     p.x = x.const_data_ptr<scalar_t>();
     p.h0 = h0.const_data_ptr<scalar_t>();
     p.c0 = c0.const_data_ptr<scalar_t>();
@@ -74,15 +82,15 @@ BackwardResult run_backward(const LstmSizes& s, const RowOrder& order, const Opt
                             const OptTensor& grad_h_n, const OptTensor& grad_c_n, const at::Tensor& x,
                             const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& w_ih,
                             const at::Tensor& w_hh, const OptTensor& w_peephole, const at::Tensor& output,
-                            const at::Tensor& workspace, double cell_clip) {
+                            const at::Tensor& workspace, double cell_clip, bool tf_layout) {
   const int64_t T = s.seq_len, B = s.batch, I = s.input_size, H = s.hidden_size;
   const auto options = x.options();
   const at::Tensor grad_pre = Kernels::workspace_empty({T, B, 4 * H}, options);
   const at::Tensor grad_x = at::empty({T, B, I}, options);
   const at::Tensor grad_h0 = at::empty({B, H}, options);
   const at::Tensor grad_c0 = at::empty({B, H}, options);
-  const at::Tensor grad_w_ih = at::empty({4 * H, I}, options);
-  const at::Tensor grad_w_hh = at::empty({4 * H, H}, options);
+  const at::Tensor grad_w_ih = at::empty(w_ih.sizes(), options);
+  const at::Tensor grad_w_hh = at::empty(w_hh.sizes(), options);
   const at::Tensor grad_bias = at::empty({4 * H}, options);
   const at::Tensor grad_w_peephole = at::empty({w_peephole ? 3 : 0, w_peephole ? H : 0}, options);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fastlstm::backward", [&] {
@@ -93,6 +101,7 @@ BackwardResult run_backward(const LstmSizes& s, const RowOrder& order, const Opt
     p.hidden_size = H;
     p.active_rows = order.active_rows();
     p.cell_clip = static_cast<scalar_t>(cell_clip);
+    set_layout(p, tf_layout);
     p.x = x.const_data_ptr<scalar_t>();
     p.h0 = h0.const_data_ptr<scalar_t>();
     p.c0 = c0.const_data_ptr<scalar_t>();
@@ -123,14 +132,15 @@ template <typename Kernels>
 ForwardResult forward_op(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& w_ih,
                          const at::Tensor& w_hh, const OptTensor& b_ih, const OptTensor& b_hh,
                          const OptTensor& w_peephole, const OptTensor& sequence_lengths, double forget_bias,
-                         double cell_clip, bool training) {
+                         double cell_clip, bool training, bool tf_layout) {
   constexpr const char* op = "fastlstm::forward";
-  const LstmSizes s = check_lstm_inputs(op, false, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole);
+  const LstmSizes s = check_lstm_inputs(op, false, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole, tf_layout);
   const RowOrder order(op, sequence_lengths, s);
   auto [output, h_n, c_n, workspace] = detail::run_forward<Kernels>(
       s, order, order.to_sorted(x, 1).contiguous(), order.to_sorted(h0, 0).contiguous(),
       order.to_sorted(c0, 0).contiguous(), w_ih.contiguous(), w_hh.contiguous(), detail::dense(b_ih),
-      detail::dense(b_hh), detail::dense(w_peephole), forget_bias, cell_clip, training, /*with_output=*/true);
+      detail::dense(b_hh), detail::dense(w_peephole), forget_bias, cell_clip, training, /*with_output=*/true,
+      tf_layout);
   // The workspace stays in the kernels' row order: backward reorders its other inputs the same way.
   return {order.to_original(output, 1), order.to_original(h_n, 0), order.to_original(c_n, 0), workspace};
 }
@@ -139,9 +149,11 @@ template <typename Kernels>
 BackwardResult backward_op(const OptTensor& grad_output, const OptTensor& grad_h_n, const OptTensor& grad_c_n,
                            const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& w_ih,
                            const at::Tensor& w_hh, const OptTensor& w_peephole, const OptTensor& sequence_lengths,
-                           const at::Tensor& output, const at::Tensor& workspace, double cell_clip) {
+                           const at::Tensor& output, const at::Tensor& workspace, double cell_clip,
+                           bool tf_layout) {
   constexpr const char* op = "fastlstm::backward";
-  const LstmSizes s = check_lstm_inputs(op, false, x, h0, c0, w_ih, w_hh, std::nullopt, std::nullopt, w_peephole);
+  const LstmSizes s =
+      check_lstm_inputs(op, false, x, h0, c0, w_ih, w_hh, std::nullopt, std::nullopt, w_peephole, tf_layout);
   const int64_t T = s.seq_len, B = s.batch, H = s.hidden_size;
   check_grad(op, "grad_output", grad_output, {T, B, H}, x);
   check_grad(op, "grad_h_n", grad_h_n, {B, H}, x);
@@ -156,7 +168,7 @@ BackwardResult backward_op(const OptTensor& grad_output, const OptTensor& grad_h
       detail::run_backward<Kernels>(s, order, sorted(grad_output, 1), sorted(grad_h_n, 0), sorted(grad_c_n, 0),
                                     *sorted(x, 1), *sorted(h0, 0), *sorted(c0, 0), w_ih.contiguous(),
                                     w_hh.contiguous(), detail::dense(w_peephole), *sorted(output, 1),
-                                    workspace.contiguous(), cell_clip);
+                                    workspace.contiguous(), cell_clip, tf_layout);
   return {order.to_original(grad_x, 1), order.to_original(grad_h0, 0), order.to_original(grad_c0, 0),
           grad_w_ih, grad_w_hh, grad_bias, grad_w_peephole};
 }
@@ -165,14 +177,14 @@ template <typename Kernels>
 CellForwardResult cell_forward_op(const at::Tensor& x, const at::Tensor& h, const at::Tensor& c,
                                   const at::Tensor& w_ih, const at::Tensor& w_hh, const OptTensor& b_ih,
                                   const OptTensor& b_hh, const OptTensor& w_peephole, double forget_bias,
-                                  double cell_clip, bool training) {
+                                  double cell_clip, bool training, bool tf_layout) {
   constexpr const char* op = "fastlstm::cell_forward";
-  const LstmSizes s = check_lstm_inputs(op, true, x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole);
+  const LstmSizes s = check_lstm_inputs(op, true, x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole, tf_layout);
   const RowOrder all_rows(op, std::nullopt, s);
   auto [output, h_new, c_new, workspace] = detail::run_forward<Kernels>(
       s, all_rows, x.contiguous().unsqueeze(0), h.contiguous(), c.contiguous(), w_ih.contiguous(),
       w_hh.contiguous(), detail::dense(b_ih), detail::dense(b_hh), detail::dense(w_peephole), forget_bias, cell_clip,
-      training, /*with_output=*/false);
+      training, /*with_output=*/false, tf_layout);
   return {h_new, c_new, training ? workspace.squeeze(0) : workspace};
 }
 
@@ -180,9 +192,10 @@ template <typename Kernels>
 BackwardResult cell_backward_op(const OptTensor& grad_h_new, const OptTensor& grad_c_new, const at::Tensor& x,
                                 const at::Tensor& h, const at::Tensor& c, const at::Tensor& w_ih,
                                 const at::Tensor& w_hh, const OptTensor& w_peephole, const at::Tensor& workspace,
-                                double cell_clip) {
+                                double cell_clip, bool tf_layout) {
   constexpr const char* op = "fastlstm::cell_backward";
-  const LstmSizes s = check_lstm_inputs(op, true, x, h, c, w_ih, w_hh, std::nullopt, std::nullopt, w_peephole);
+  const LstmSizes s =
+      check_lstm_inputs(op, true, x, h, c, w_ih, w_hh, std::nullopt, std::nullopt, w_peephole, tf_layout);
   check_grad(op, "grad_h_new", grad_h_new, {s.batch, s.hidden_size}, x);
   check_grad(op, "grad_c_new", grad_c_new, {s.batch, s.hidden_size}, x);
   check_workspace(op, workspace, {s.batch, kWorkspaceWidth * s.hidden_size}, x);
@@ -190,7 +203,7 @@ BackwardResult cell_backward_op(const OptTensor& grad_h_new, const OptTensor& gr
   auto [grad_x, grad_h, grad_c, grad_w_ih, grad_w_hh, grad_bias, grad_w_peephole] = detail::run_backward<Kernels>(
       s, all_rows, std::nullopt, detail::dense(grad_h_new), detail::dense(grad_c_new), x.contiguous().unsqueeze(0),
       h.contiguous(), c.contiguous(), w_ih.contiguous(), w_hh.contiguous(), detail::dense(w_peephole),
-      at::Tensor(), workspace.contiguous().unsqueeze(0), cell_clip);
+      at::Tensor(), workspace.contiguous().unsqueeze(0), cell_clip, tf_layout);
   return {grad_x.squeeze(0), grad_h, grad_c, grad_w_ih, grad_w_hh, grad_bias, grad_w_peephole};
 }
 

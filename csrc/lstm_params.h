@@ -26,12 +26,20 @@ struct LstmParams {
   scalar_t forget_bias = 0;
   scalar_t cell_clip = 0;  // <= 0: no clipping
 
+  // Weight layout. torch's: w_ih [4H, I], w_hh [4H, H], gate blocks (i, f, g, o). TF's (fastlstm.cells):
+  // w_ih [I, 4H] and w_hh [H, 4H], TF's kernel [I + H, 4H] split at row I, gate blocks (i, j=g, f, o).
+  // f_block and g_block are the positions of f and g among the 4 blocks of every 4H row (pre-activations,
+  // workspace, gradients); i is block 0 and o block 3 in both.
+  bool tf_layout = false;
+  int64_t f_block = 1;
+  int64_t g_block = 2;
+
   // Inputs.
   const scalar_t* x = nullptr;           // [T, B, I]
   const scalar_t* h0 = nullptr;          // [B, H]
   const scalar_t* c0 = nullptr;          // [B, H]
-  const scalar_t* w_ih = nullptr;        // [4H, I]
-  const scalar_t* w_hh = nullptr;        // [4H, H]
+  const scalar_t* w_ih = nullptr;        // [4H, I] ([I, 4H] with tf_layout)
+  const scalar_t* w_hh = nullptr;        // [4H, H] ([H, 4H] with tf_layout)
   const scalar_t* b_ih = nullptr;        // [4H], or nullptr
   const scalar_t* b_hh = nullptr;        // [4H], or nullptr
   const scalar_t* w_peephole = nullptr;  // [3, H] rows (w_ci, w_cf, w_co), or nullptr
@@ -54,8 +62,8 @@ struct LstmParams {
   scalar_t* grad_x = nullptr;           // [T, B, I]
   scalar_t* grad_h0 = nullptr;          // [B, H]
   scalar_t* grad_c0 = nullptr;          // [B, H]
-  scalar_t* grad_w_ih = nullptr;        // [4H, I]
-  scalar_t* grad_w_hh = nullptr;        // [4H, H]
+  scalar_t* grad_w_ih = nullptr;        // shaped as w_ih
+  scalar_t* grad_w_hh = nullptr;        // shaped as w_hh
   scalar_t* grad_bias = nullptr;        // [4H]
   scalar_t* grad_w_peephole = nullptr;  // [3, H], or nullptr when there are no peepholes
 

@@ -238,3 +238,60 @@ def test_thread_team_path_matches_reference(dtype, lengths):
                            inputs, dtype)
     finally:
         torch.set_num_threads(threads)
+
+
+def to_tf_layout(inputs):
+    """The same weights in TF's layout (w_ih [I, 4H], w_hh [H, 4H], gate blocks i, j, f, o), as new leaves."""
+    def tf_order(m):
+        i, f, g, o = m.chunk(4, -1)
+        return torch.cat([i, g, f, o], -1)
+
+    converted = dict(inputs)
+    converted["w_ih"] = tf_order(inputs["w_ih"].t()).detach().contiguous().requires_grad_()
+    converted["w_hh"] = tf_order(inputs["w_hh"].t()).detach().contiguous().requires_grad_()
+    for name in ("b_ih", "b_hh"):
+        if inputs[name] is not None:
+            converted[name] = tf_order(inputs[name]).detach().requires_grad_()
+    return converted, tf_order
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(5, 4, 3, 7), (7, 16, 9, 100)], ids=["small", "thread_team"])
+@pytest.mark.parametrize("lengths", [None, "ragged"], ids=str)
+def test_tf_layout_matches_torch_layout(dtype, shape, lengths):
+    """tf_layout=True takes TF's kernel rows as they are and gives the torch-layout results, gradients included
+    (in TF's layout)."""
+    seq_len, batch, input_size, hidden = shape
+    inputs = make_inputs(seq_len, batch, input_size, hidden, dtype, peephole=True)
+    tf_inputs, tf_order = to_tf_layout(inputs)
+    lengths = None if lengths is None else torch.randint(0, seq_len + 1, (batch,))
+    options = dict(forget_bias=0.5, cell_clip=0.8)
+    i = tf_inputs
+    tf_result = ops.forward(i["x"], i["h0"], i["c0"], i["w_ih"], i["w_hh"], i["b_ih"], i["b_hh"], i["w_peephole"],
+                            lengths, 0.5, 0.8, True, True)[:3]
+    torch_result = fused_sequence(inputs, lengths, **options)
+    weights = [torch.randn_like(t) for t in torch_result]
+    for a, b in zip(tf_result, torch_result):
+        assert_close(a, b, dtype)
+    names = ["x", "h0", "c0", "w_ih", "w_hh", "b_ih", "b_hh", "w_peephole"]
+    tf_grads = torch.autograd.grad(sum((w * t).sum() for w, t in zip(weights, tf_result)), [i[n] for n in names])
+    grads = torch.autograd.grad(sum((w * t).sum() for w, t in zip(weights, torch_result)), [inputs[n] for n in names])
+    for name, a, b in zip(names, tf_grads, grads):
+        expected = tf_order(b.t()) if name in ("w_ih", "w_hh") else tf_order(b) if name in ("b_ih", "b_hh") else b
+        assert_close(a, expected, dtype)
+
+
+def test_tf_layout_cell_gradcheck_and_opcheck():
+    inputs, _ = to_tf_layout(make_inputs(1, 3, 4, 5, peephole=True))
+    inputs["x"] = inputs["x"][0].detach().requires_grad_()
+    names = [k for k, v in inputs.items() if v is not None]
+
+    def run(*tensors):
+        i = dict(inputs, **dict(zip(names, tensors)))
+        return ops.cell_forward(i["x"], i["h0"], i["c0"], i["w_ih"], i["w_hh"], i["b_ih"], i["b_hh"], i["w_peephole"],
+                                1.0, 0.7, True, True)[:2]
+
+    assert torch.autograd.gradcheck(run, [inputs[k] for k in names])
+    _opcheck(ops.cell_forward.default, (*inputs.values(), 1.0, 0.7, True, True))
+    seq, _ = to_tf_layout(make_inputs(4, 3, 5, 6, peephole=True))
+    _opcheck(ops.forward.default, (*seq.values(), torch.tensor([4, 1, 3]), 1.0, 0.7, True, True))

@@ -29,6 +29,13 @@ class PooledScratch {
     if (data_) release_buffer(data_);
   }
   PooledScratch(PooledScratch&& other) noexcept : data_(std::exchange(other.data_, nullptr)) {}
+  PooledScratch& operator=(PooledScratch&& other) noexcept {
+    if (this != &other) {
+      if (data_) release_buffer(data_);
+      data_ = std::exchange(other.data_, nullptr);
+    }
+    return *this;
+  }
   PooledScratch(const PooledScratch&) = delete;
   PooledScratch& operator=(const PooledScratch&) = delete;
   scalar_t* data() const { return data_; }

@@ -68,16 +68,16 @@ template <typename scalar_t, bool kPeephole>
 void forward_units(const LstmParams<scalar_t>& p, int64_t j0, int64_t j1, scalar_t* __restrict__ pre,
                    scalar_t* __restrict__ c, scalar_t* __restrict__ h, scalar_t* __restrict__ out) {
   // Locals, not p's fields: stores through the pointers could otherwise alias p and force reloads in the loop.
-  const int64_t H = p.hidden_size, G = 4 * H;
+  const int64_t H = p.hidden_size, G = 4 * H, F = p.f_block * H, Gg = p.g_block * H;
   const scalar_t forget_bias = p.forget_bias, cell_clip = p.cell_clip;
   const scalar_t* __restrict__ w_peephole = p.w_peephole;
   for (int64_t j = j0; j < j1; ++j) {
-    const auto r = gates_forward<scalar_t>(pre[j], pre[H + j], pre[2 * H + j], pre[3 * H + j], c[j],
+    const auto r = gates_forward<scalar_t>(pre[j], pre[F + j], pre[Gg + j], pre[3 * H + j], c[j],
                                            peephole_at<scalar_t, kPeephole>(w_peephole, H, j), forget_bias,
                                            cell_clip);
     pre[j] = r.i;
-    pre[H + j] = r.f;
-    pre[2 * H + j] = r.g;
+    pre[F + j] = r.f;
+    pre[Gg + j] = r.g;
     pre[3 * H + j] = r.o;
     pre[G + j] = r.c;
     c[j] = r.c;
@@ -92,52 +92,68 @@ template <typename scalar_t, bool kPeephole>
 void backward_units(const LstmParams<scalar_t>& p, int64_t j0, int64_t j1, const scalar_t* __restrict__ gates,
                     const scalar_t* __restrict__ c_prev, const scalar_t* __restrict__ grad_out,
                     const scalar_t* __restrict__ dh, scalar_t* __restrict__ dc, scalar_t* __restrict__ d_pre) {
-  const int64_t H = p.hidden_size, G = 4 * H;
+  const int64_t H = p.hidden_size, G = 4 * H, F = p.f_block * H, Gg = p.g_block * H;
   const scalar_t cell_clip = p.cell_clip;
   const scalar_t* __restrict__ w_peephole = p.w_peephole;
   for (int64_t j = j0; j < j1; ++j) {
-    const auto r = gates_backward<scalar_t>(gates[j], gates[H + j], gates[2 * H + j], gates[3 * H + j],
+    const auto r = gates_backward<scalar_t>(gates[j], gates[F + j], gates[Gg + j], gates[3 * H + j],
                                             gates[G + j], c_prev[j], dh[j] + (grad_out ? grad_out[j] : 0), dc[j],
                                             peephole_at<scalar_t, kPeephole>(w_peephole, H, j), cell_clip);
     d_pre[j] = r.d_pre_i;
-    d_pre[H + j] = r.d_pre_f;
-    d_pre[2 * H + j] = r.d_pre_g;
+    d_pre[F + j] = r.d_pre_f;
+    d_pre[Gg + j] = r.d_pre_g;
     d_pre[3 * H + j] = r.d_pre_o;
     dc[j] = r.d_c_prev;
   }
 }
 
-// A weight [4H, K] as its transpose [K, 4H] (what the brgemm micro-kernel wants) when packing pays (see above);
-// else empty, and the GEMMs read the weight transposed in place.
+// A weight as the GEMMs read it: W [4H, K] (torch layout) and, when there is one, its transpose W^T [K, 4H], what
+// the brgemm micro-kernel wants. TF's layout stores W^T already; a torch-layout W is transposed once per call when
+// that pays (see above), else the GEMMs read W transposed in place.
 template <typename scalar_t>
-PooledScratch<scalar_t> transposed_weight(const scalar_t* weight, int64_t gates, int64_t k, int64_t total_rows,
-                                          int64_t gemm_rows) {
-  const bool pays = total_rows >= kMinTotalRowsForPacking && gemm_rows >= kMinGemmRowsForPacking;
-  PooledScratch<scalar_t> result(pays ? gates * k : 0);
-  if (pays) transpose(weight, gates, k, k, result.data());
+struct GemmWeight {
+  const scalar_t* w = nullptr;    // [4H, K], or nullptr
+  const scalar_t* w_t = nullptr;  // [K, 4H], or nullptr
+  PooledScratch<scalar_t> packed{0};
+};
+
+template <typename scalar_t>
+GemmWeight<scalar_t> gemm_weight(const scalar_t* weight, bool tf_layout, int64_t gates, int64_t k,
+                                 int64_t total_rows, int64_t gemm_rows) {
+  GemmWeight<scalar_t> result;
+  if (tf_layout) {
+    result.w_t = weight;
+    return result;
+  }
+  result.w = weight;
+  if (total_rows >= kMinTotalRowsForPacking && gemm_rows >= kMinGemmRowsForPacking) {
+    result.packed = PooledScratch<scalar_t>(gates * k);
+    transpose(weight, gates, k, k, result.packed.data());
+    result.w_t = result.packed.data();
+  }
   return result;
 }
 
-// Columns {g*H + j : g in i,f,g,o; j in [j0, j1)} of C[rows, 4H] += A[rows, K] . W^T, with W [4H, K] or its
-// transpose w_t [K, 4H] if it was laid out. One GEMM when the slice is all of H.
+// Columns {g*H + j : every gate block g; j in [j0, j1)} of C[rows, 4H] += A[rows, K] . W^T. One GEMM when the
+// slice is all of H.
 template <typename scalar_t>
 void gemm_gate_columns(int64_t rows, int64_t hidden_size, int64_t k, int64_t j0, int64_t j1, const scalar_t* a,
-                       const scalar_t* weight, const PooledScratch<scalar_t>& w_t, scalar_t* c, int64_t ldc) {
+                       const GemmWeight<scalar_t>& weight, scalar_t* c, int64_t ldc) {
   const int64_t G = 4 * hidden_size;
   const bool whole = j0 == 0 && j1 == hidden_size;
   for (int64_t gate = 0; gate < (whole ? 1 : 4); ++gate) {
     const int64_t col = gate * hidden_size + j0, width = whole ? G : j1 - j0;
-    if (w_t.data() == nullptr) {
-      gemm<scalar_t>(false, true, rows, width, k, 1, a, k, weight + col * k, k, 1, c + col, ldc);
+    if (weight.w_t == nullptr) {
+      gemm<scalar_t>(false, true, rows, width, k, 1, a, k, weight.w + col * k, k, 1, c + col, ldc);
     } else {
-      gemm<scalar_t>(false, false, rows, width, k, 1, a, k, w_t.data() + col, G, 1, c + col, ldc);
+      gemm<scalar_t>(false, false, rows, width, k, 1, a, k, weight.w_t + col, G, 1, c + col, ldc);
     }
   }
 }
 
 // Input projection of steps [t0, t1), columns of units [j0, j1): pre[t, b] = x[t, b] . w_ih^T + b_ih + b_hh.
 template <typename scalar_t>
-void project_inputs(const LstmParams<scalar_t>& p, const PooledScratch<scalar_t>& w_ih_t, int64_t t0, int64_t t1,
+void project_inputs(const LstmParams<scalar_t>& p, const GemmWeight<scalar_t>& w_ih, int64_t t0, int64_t t1,
                     int64_t j0, int64_t j1, scalar_t* pre, int64_t ws_width) {
   const int64_t B = p.batch, H = p.hidden_size;
   const int64_t rows = (t1 - t0) * B;
@@ -149,7 +165,7 @@ void project_inputs(const LstmParams<scalar_t>& p, const PooledScratch<scalar_t>
       }
     }
   }
-  gemm_gate_columns(rows, H, p.input_size, j0, j1, p.x + t0 * B * p.input_size, p.w_ih, w_ih_t, pre, ws_width);
+  gemm_gate_columns(rows, H, p.input_size, j0, j1, p.x + t0 * B * p.input_size, w_ih, pre, ws_width);
 }
 
 }  // namespace
@@ -174,19 +190,19 @@ void lstm_forward(const LstmParams<scalar_t>& p) {
   std::memcpy(p.h_n, p.h0, B * H * sizeof(scalar_t));
   std::memcpy(p.c_n, p.c0, B * H * sizeof(scalar_t));
   const auto units = p.w_peephole ? forward_units<scalar_t, true> : forward_units<scalar_t, false>;
-  const PooledScratch<scalar_t> w_ih_t = transposed_weight(p.w_ih, G, p.input_size, T * B, chunk_steps * B);
-  const PooledScratch<scalar_t> w_hh_t = transposed_weight(p.w_hh, G, H, T * B, B);
+  const GemmWeight<scalar_t> w_ih = gemm_weight(p.w_ih, p.tf_layout, G, p.input_size, T * B, chunk_steps * B);
+  const GemmWeight<scalar_t> w_hh = gemm_weight(p.w_hh, p.tf_layout, G, H, T * B, B);
 
   run_team(team_size(B, H), H, [&](int64_t j0, int64_t j1, const auto& sync) {
     for (int64_t t = 0; t < T; ++t) {
       const int64_t chunk_step = t % chunk_steps;
-      if (chunk_step == 0) project_inputs(p, w_ih_t, t, std::min(T, t + chunk_steps), j0, j1, workspace, ws_width);
+      if (chunk_step == 0) project_inputs(p, w_ih, t, std::min(T, t + chunk_steps), j0, j1, workspace, ws_width);
       const int64_t rows = p.rows_at(t);
       scalar_t* pre_t = workspace + chunk_step * B * ws_width;
       // h_{t-1} of the running rows: the previous step's output (each step writes its own output rows, so a fast
       // thread never overwrites what a slow one still reads).
       const scalar_t* h_prev = t == 0 ? p.h0 : p.output + (t - 1) * B * H;
-      gemm_gate_columns(rows, H, H, j0, j1, h_prev, p.w_hh, w_hh_t, pre_t, ws_width);
+      gemm_gate_columns(rows, H, H, j0, j1, h_prev, w_hh, pre_t, ws_width);
       scalar_t* out_t = p.output ? p.output + t * B * H : nullptr;
       for (int64_t b = 0; b < rows; ++b) {
         units(p, j0, j1, pre_t + b * ws_width, p.c_n + b * H, p.h_n + b * H, out_t ? out_t + b * H : nullptr);
@@ -240,7 +256,11 @@ void lstm_backward(const LstmParams<scalar_t>& p) {
       sync();  // the GEMM below reads every thread's grad_pre_t
       // dh_{t-1}[:, j0:j1] = d_pre_t . w_hh[:, j0:j1] for the running rows (the output gradient of t-1 is added when
       // t-1 is processed).
-      gemm<scalar_t>(false, false, rows, j1 - j0, G, 1, grad_pre_t, G, p.w_hh + j0, H, 0, p.grad_h0 + j0, H);
+      if (p.tf_layout) {  // w_hh is W^T [H, 4H]: its rows j0..j1 are W's columns
+        gemm<scalar_t>(false, true, rows, j1 - j0, G, 1, grad_pre_t, G, p.w_hh + j0 * G, G, 0, p.grad_h0 + j0, H);
+      } else {
+        gemm<scalar_t>(false, false, rows, j1 - j0, G, 1, grad_pre_t, G, p.w_hh + j0, H, 0, p.grad_h0 + j0, H);
+      }
     }
   });
 
@@ -249,16 +269,20 @@ void lstm_backward(const LstmParams<scalar_t>& p) {
   // with in = x [TB, I] or h_prev = [h0; output[0 .. T-2]] [TB, H]. Transposing those moves (I + H) * TB values
   // instead of the 4H * TB of grad_pre; the [K, 4H] results are small.
   const int64_t rows_total = T * B;
-  gemm<scalar_t>(false, false, rows_total, I, G, 1, p.grad_pre, G, p.w_ih, I, 0, p.grad_x, I);
+  gemm<scalar_t>(false, p.tf_layout, rows_total, I, G, 1, p.grad_pre, G, p.w_ih, p.tf_layout ? G : I, 0, p.grad_x,
+                 I);
   const PooledScratch<scalar_t> inputs_t(std::max(I, H) * rows_total);
-  const PooledScratch<scalar_t> grad_w_t(std::max(I, H) * G);
+  // In TF's layout the [K, 4H] products are the gradients themselves; in torch's they are transposed into place.
+  const PooledScratch<scalar_t> grad_w_t(p.tf_layout ? 0 : std::max(I, H) * G);
   transpose(p.x, rows_total, I, I, inputs_t.data());
-  gemm<scalar_t>(false, false, I, G, rows_total, 1, inputs_t.data(), rows_total, p.grad_pre, G, 0, grad_w_t.data(), G);
-  transpose(grad_w_t.data(), I, G, G, p.grad_w_ih);
+  scalar_t* grad_w_ih_t = p.tf_layout ? p.grad_w_ih : grad_w_t.data();
+  gemm<scalar_t>(false, false, I, G, rows_total, 1, inputs_t.data(), rows_total, p.grad_pre, G, 0, grad_w_ih_t, G);
+  if (!p.tf_layout) transpose(grad_w_t.data(), I, G, G, p.grad_w_ih);
   transpose(p.h0, B, H, H, inputs_t.data(), rows_total);
   transpose(p.saved_output, rows_total - B, H, H, inputs_t.data() + B, rows_total);
-  gemm<scalar_t>(false, false, H, G, rows_total, 1, inputs_t.data(), rows_total, p.grad_pre, G, 0, grad_w_t.data(), G);
-  transpose(grad_w_t.data(), H, G, G, p.grad_w_hh);
+  scalar_t* grad_w_hh_t = p.tf_layout ? p.grad_w_hh : grad_w_t.data();
+  gemm<scalar_t>(false, false, H, G, rows_total, 1, inputs_t.data(), rows_total, p.grad_pre, G, 0, grad_w_hh_t, G);
+  if (!p.tf_layout) transpose(grad_w_t.data(), H, G, G, p.grad_w_hh);
   // Bias gradient: column sums of grad_pre, in blocks of columns so that the inner loop runs along rows of memory.
   at::parallel_for(0, (G + 63) / 64, 1, [&](int64_t begin, int64_t end) {
     const int64_t k0 = begin * 64, k1 = std::min(G, end * 64);
@@ -279,7 +303,7 @@ void lstm_backward(const LstmParams<scalar_t>& p) {
       const scalar_t* c = p.saved_workspace + (t * B + b) * ws_width + G;
       for (int64_t j = 0; j < H; ++j) {
         p.grad_w_peephole[j] += d_pre[j] * c_prev[j];
-        p.grad_w_peephole[H + j] += d_pre[H + j] * c_prev[j];
+        p.grad_w_peephole[H + j] += d_pre[p.f_block * H + j] * c_prev[j];
         p.grad_w_peephole[2 * H + j] += d_pre[3 * H + j] * c[j];
       }
     }

@@ -27,36 +27,38 @@ struct CudaKernels {
 ForwardResult forward_cuda(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& w_ih,
                            const at::Tensor& w_hh, const OptTensor& b_ih, const OptTensor& b_hh,
                            const OptTensor& w_peephole, const OptTensor& sequence_lengths, double forget_bias,
-                           double cell_clip, bool training) {
+                           double cell_clip, bool training, bool tf_layout) {
   const c10::cuda::CUDAGuard guard(x.device());
   return forward_op<CudaKernels>(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole, sequence_lengths, forget_bias,
-                                 cell_clip, training);
+                                 cell_clip, training, tf_layout);
 }
 
 BackwardResult backward_cuda(const OptTensor& grad_output, const OptTensor& grad_h_n, const OptTensor& grad_c_n,
                              const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& w_ih,
                              const at::Tensor& w_hh, const OptTensor& w_peephole, const OptTensor& sequence_lengths,
-                             const at::Tensor& output, const at::Tensor& workspace, double cell_clip) {
+                             const at::Tensor& output, const at::Tensor& workspace, double cell_clip,
+                             bool tf_layout) {
   const c10::cuda::CUDAGuard guard(x.device());
   return backward_op<CudaKernels>(grad_output, grad_h_n, grad_c_n, x, h0, c0, w_ih, w_hh, w_peephole,
-                                  sequence_lengths, output, workspace, cell_clip);
+                                  sequence_lengths, output, workspace, cell_clip, tf_layout);
 }
 
 CellForwardResult cell_forward_cuda(const at::Tensor& x, const at::Tensor& h, const at::Tensor& c,
                                     const at::Tensor& w_ih, const at::Tensor& w_hh, const OptTensor& b_ih,
                                     const OptTensor& b_hh, const OptTensor& w_peephole, double forget_bias,
-                                    double cell_clip, bool training) {
+                                    double cell_clip, bool training, bool tf_layout) {
   const c10::cuda::CUDAGuard guard(x.device());
-  return cell_forward_op<CudaKernels>(x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole, forget_bias, cell_clip, training);
+  return cell_forward_op<CudaKernels>(x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole, forget_bias, cell_clip, training,
+                                      tf_layout);
 }
 
 BackwardResult cell_backward_cuda(const OptTensor& grad_h_new, const OptTensor& grad_c_new, const at::Tensor& x,
                                   const at::Tensor& h, const at::Tensor& c, const at::Tensor& w_ih,
                                   const at::Tensor& w_hh, const OptTensor& w_peephole, const at::Tensor& workspace,
-                                  double cell_clip) {
+                                  double cell_clip, bool tf_layout) {
   const c10::cuda::CUDAGuard guard(x.device());
   return cell_backward_op<CudaKernels>(grad_h_new, grad_c_new, x, h, c, w_ih, w_hh, w_peephole, workspace,
-                                       cell_clip);
+                                       cell_clip, tf_layout);
 }
 
 }  // namespace

@@ -21,10 +21,11 @@ def _workspace(x, shape, training):
 
 
 @torch.library.register_fake("fastlstm::forward")
-def _forward_fake(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole, sequence_lengths, forget_bias, cell_clip, training):
+def _forward_fake(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole, sequence_lengths, forget_bias, cell_clip, training,
+                  tf_layout=False):
     _check_devices("fastlstm::forward", x, h0=h0, c0=c0, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh,
                    w_peephole=w_peephole)
-    seq_len, batch, hidden = x.shape[0], x.shape[1], w_hh.shape[1]
+    seq_len, batch, hidden = x.shape[0], x.shape[1], h0.shape[1]
     output = x.new_empty((seq_len, batch, hidden))
     return output, x.new_empty((batch, hidden)), x.new_empty((batch, hidden)), _workspace(
         x, (seq_len, batch, WORKSPACE_WIDTH * hidden), training
@@ -32,7 +33,7 @@ def _forward_fake(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole, sequence_length
 
 
 def _backward_fake_grads(x, h0, c0, w_ih, w_hh, w_peephole):
-    hidden = w_hh.shape[1]
+    hidden = h0.shape[-1]
     peephole_shape = (3, hidden) if w_peephole is not None else (0, 0)
     return (
         torch.empty_like(x, memory_format=torch.contiguous_format),
@@ -47,22 +48,24 @@ def _backward_fake_grads(x, h0, c0, w_ih, w_hh, w_peephole):
 
 @torch.library.register_fake("fastlstm::backward")
 def _backward_fake(grad_output, grad_h_n, grad_c_n, x, h0, c0, w_ih, w_hh, w_peephole, sequence_lengths, output,
-                   workspace, cell_clip):
+                   workspace, cell_clip, tf_layout=False):
     return _backward_fake_grads(x, h0, c0, w_ih, w_hh, w_peephole)
 
 
 @torch.library.register_fake("fastlstm::cell_forward")
-def _cell_forward_fake(x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole, forget_bias, cell_clip, training):
+def _cell_forward_fake(x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole, forget_bias, cell_clip, training,
+                       tf_layout=False):
     _check_devices("fastlstm::cell_forward", x, h=h, c=c, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh,
                    w_peephole=w_peephole)
-    batch, hidden = x.shape[0], w_hh.shape[1]
+    batch, hidden = x.shape[0], h.shape[1]
     return x.new_empty((batch, hidden)), x.new_empty((batch, hidden)), _workspace(
         x, (batch, WORKSPACE_WIDTH * hidden), training
     )
 
 
 @torch.library.register_fake("fastlstm::cell_backward")
-def _cell_backward_fake(grad_h_new, grad_c_new, x, h, c, w_ih, w_hh, w_peephole, workspace, cell_clip):
+def _cell_backward_fake(grad_h_new, grad_c_new, x, h, c, w_ih, w_hh, w_peephole, workspace, cell_clip,
+                        tf_layout=False):
     return _backward_fake_grads(x, h, c, w_ih, w_hh, w_peephole)
 
 
@@ -74,7 +77,7 @@ def _bias_and_peephole_grads(ctx, grad_bias, grad_w_peephole):
     )
 
 
-def _remember_optional_inputs(ctx, b_ih, b_hh, w_peephole, cell_clip):
+def _remember_optional_inputs(ctx, b_ih, b_hh, w_peephole, cell_clip, tf_layout):
     # Outputs nobody differentiated arrive as None instead of zero tensors (the workspace alone would be a
     # [T, B, 5H] fill per backward); the backward ops take missing gradients as zero.
     ctx.set_materialize_grads(False)
@@ -82,13 +85,14 @@ def _remember_optional_inputs(ctx, b_ih, b_hh, w_peephole, cell_clip):
     ctx.has_b_hh = b_hh is not None
     ctx.has_peephole = w_peephole is not None
     ctx.cell_clip = cell_clip
+    ctx.tf_layout = tf_layout
 
 
 def _forward_setup_context(ctx, inputs, output):
-    x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole, sequence_lengths, forget_bias, cell_clip, training = inputs
+    x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole, sequence_lengths, forget_bias, cell_clip, training, *rest = inputs
     out, _, _, workspace = output
     ctx.mark_non_differentiable(workspace)
-    _remember_optional_inputs(ctx, b_ih, b_hh, w_peephole, cell_clip)
+    _remember_optional_inputs(ctx, b_ih, b_hh, w_peephole, cell_clip, bool(rest and rest[0]))
     ctx.save_for_backward(x, h0, c0, w_ih, w_hh, w_peephole, sequence_lengths, out, workspace)
 
 
@@ -96,26 +100,26 @@ def _forward_backward(ctx, grad_output, grad_h_n, grad_c_n, grad_workspace):
     x, h0, c0, w_ih, w_hh, w_peephole, sequence_lengths, out, workspace = ctx.saved_tensors
     grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_bias, grad_w_peephole = ops.backward(
         grad_output, grad_h_n, grad_c_n, x, h0, c0, w_ih, w_hh, w_peephole, sequence_lengths, out, workspace,
-        ctx.cell_clip,
+        ctx.cell_clip, ctx.tf_layout,
     )
     return (grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh,
-            *_bias_and_peephole_grads(ctx, grad_bias, grad_w_peephole), None, None, None, None)
+            *_bias_and_peephole_grads(ctx, grad_bias, grad_w_peephole), None, None, None, None, None)
 
 
 def _cell_forward_setup_context(ctx, inputs, output):
-    x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole, forget_bias, cell_clip, training = inputs
+    x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole, forget_bias, cell_clip, training, *rest = inputs
     ctx.mark_non_differentiable(output[2])
-    _remember_optional_inputs(ctx, b_ih, b_hh, w_peephole, cell_clip)
+    _remember_optional_inputs(ctx, b_ih, b_hh, w_peephole, cell_clip, bool(rest and rest[0]))
     ctx.save_for_backward(x, h, c, w_ih, w_hh, w_peephole, output[2])
 
 
 def _cell_forward_backward(ctx, grad_h_new, grad_c_new, grad_workspace):
     x, h, c, w_ih, w_hh, w_peephole, workspace = ctx.saved_tensors
     grad_x, grad_h, grad_c, grad_w_ih, grad_w_hh, grad_bias, grad_w_peephole = ops.cell_backward(
-        grad_h_new, grad_c_new, x, h, c, w_ih, w_hh, w_peephole, workspace, ctx.cell_clip
+        grad_h_new, grad_c_new, x, h, c, w_ih, w_hh, w_peephole, workspace, ctx.cell_clip, ctx.tf_layout
     )
     return (grad_x, grad_h, grad_c, grad_w_ih, grad_w_hh,
-            *_bias_and_peephole_grads(ctx, grad_bias, grad_w_peephole), None, None, None)
+            *_bias_and_peephole_grads(ctx, grad_bias, grad_w_peephole), None, None, None, None)
 
 
 torch.library.register_autograd("fastlstm::forward", _forward_backward, setup_context=_forward_setup_context)

@@ -9,7 +9,7 @@ forget_bias), else the fused kernels whenever they cover the request, else the r
 import torch
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from . import reference
+from . import layout, reference
 from ._ops import ops
 
 BACKENDS = ("auto", "fused", "cudnn", "reference")
@@ -121,14 +121,18 @@ def _call_fused(op, training, *args):
 
 
 def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, w_peephole=None, sequence_lengths=None,
-         forget_bias=0.0, cell_clip=0.0, backend="auto"):
+         forget_bias=0.0, cell_clip=0.0, backend="auto", tf_layout=False):
     """One layer, one direction, the whole sequence.
 
     x [T, B, I] (time-major), h0 [B, H_out], c0 [B, H], torch.nn.LSTM's weights of one layer and direction,
     w_peephole [3, H], sequence_lengths [B] int64. Returns (output [T, B, H_out], h_n [B, H_out], c_n [B, H]).
+    tf_layout: the weights are TF's instead (w_ih [I, 4H], w_hh [H, 4H], gate blocks i, j, f, o; see layout.py).
     """
     chosen = choose_backend(backend, x, w_hr, tf_options_in_use(w_peephole, forget_bias, cell_clip),
                             sequence_lengths)
+    if tf_layout and chosen != "fused":
+        w_ih, w_hh, b_ih, b_hh = layout.torch_layout(w_ih, w_hh, b_ih, b_hh)
+        tf_layout = False
     if chosen == "reference":
         return reference.lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr=w_hr, w_peephole=w_peephole,
                                        sequence_lengths=sequence_lengths, forget_bias=forget_bias,
@@ -138,19 +142,22 @@ def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, w_peephole=N
                            b_ih is not None or b_hh is not None, sequence_lengths)
     training = _needs_workspace(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole)
     output, h_n, c_n, _ = _call_fused(ops.forward.default, training, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole,
-                                      sequence_lengths, float(forget_bias), float(cell_clip), training)
+                                      sequence_lengths, float(forget_bias), float(cell_clip), training, tf_layout)
     return output, h_n, c_n
 
 
 def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, *, w_peephole=None, forget_bias=0.0, cell_clip=0.0,
-              backend="auto"):
-    """One step (TF's LSTMBlockCell). x [B, I], h/c [B, H] -> (h_new, c_new)."""
+              backend="auto", tf_layout=False):
+    """One step (TF's LSTMBlockCell). x [B, I], h/c [B, H] -> (h_new, c_new). tf_layout as in lstm()."""
     chosen = choose_backend(backend, x, tf_options=tf_options_in_use(w_peephole, forget_bias, cell_clip),
                             single_step=True)
+    if tf_layout and chosen != "fused":
+        w_ih, w_hh, b_ih, b_hh = layout.torch_layout(w_ih, w_hh, b_ih, b_hh)
+        tf_layout = False
     if chosen == "reference":
         return reference.lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole=w_peephole,
                                    forget_bias=forget_bias, cell_clip=cell_clip)
     training = _needs_workspace(x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole)
     h_new, c_new, _ = _call_fused(ops.cell_forward.default, training, x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole,
-                                  float(forget_bias), float(cell_clip), training)
+                                  float(forget_bias), float(cell_clip), training, tf_layout)
     return h_new, c_new

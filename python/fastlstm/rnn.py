@@ -56,7 +56,8 @@ def _run(cell, inputs, state, lengths):
         c0, h0 = state
         outputs, h_n, c_n = functional.lstm(inputs, h0, c0, spec["w_ih"], spec["w_hh"], spec["b"], None,
                                             w_peephole=spec["w_peephole"], sequence_lengths=lengths,
-                                            forget_bias=spec["forget_bias"], cell_clip=spec["cell_clip"])
+                                            forget_bias=spec["forget_bias"], cell_clip=spec["cell_clip"],
+                                            tf_layout=spec["tf_layout"])
         return outputs, LSTMStateTuple(c_n, h_n)
     first = _first(inputs)
     cell.begin_sequence(first.shape[1], first.dtype, first.device)

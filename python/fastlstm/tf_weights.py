@@ -6,7 +6,7 @@ concat[x, h] with gate blocks (i, j, f, o), one bias [4H], and add a constant fo
 
 import torch
 
-from .cells.base import tf_gates_to_torch, torch_gates_to_tf
+from .layout import tf_gates_to_torch, torch_gates_to_tf
 
 
 def _name(kind, layer, reverse):

@@ -6,6 +6,8 @@ import collections
 import torch
 from torch import nn
 
+from ..layout import tf_gates_to_torch, torch_gates_to_tf  # noqa: F401  (re-exported for the cells)
+
 # TF1's LSTM state: c first, then h.
 LSTMStateTuple = collections.namedtuple("LSTMStateTuple", ("c", "h"))
 
@@ -135,26 +137,7 @@ def tf_layer_norm(x, gamma, beta):
     return (x - mean) * torch.rsqrt(variance + TF_LAYER_NORM_EPSILON) * gamma + beta
 
 
-# TF's fused LSTM gate blocks are (i, j, f, o); torch's and fastlstm's ops use (i, f, g=j, o).
-TF_TO_TORCH_GATES = (0, 2, 1, 3)
-
-
-def tf_gates_to_torch(matrix, hidden_size):
-    """Reorders the 4 gate blocks of the last dimension from TF's (i, j, f, o) to torch's (i, f, g, o)."""
-    blocks = matrix.split(hidden_size, dim=-1)
-    return torch.cat([blocks[k] for k in TF_TO_TORCH_GATES], dim=-1)
-
-
-def torch_gates_to_tf(matrix, hidden_size):
-    """The inverse of tf_gates_to_torch (the permutation is its own inverse)."""
-    return tf_gates_to_torch(matrix, hidden_size)
-
-
 def fused_lstm_weights(kernel, bias, input_size):
-    """TF kernel [I + H, 4H] (i, j, f, o) and bias [4H] -> the fused ops' w_ih [4H, I], w_hh [4H, H], b [4H].
-
-    Differentiable torch ops: gradients flow back to the TF-shaped parameters."""
-    hidden_size = kernel.shape[1] // 4
-    weights = tf_gates_to_torch(kernel, hidden_size).t()
-    b = tf_gates_to_torch(bias, hidden_size) if bias is not None else None
-    return weights[:, :input_size], weights[:, input_size:], b
+    """TF kernel [I + H, 4H] (i, j, f, o) and bias [4H] -> the fused ops' TF-layout arguments w_ih [I, 4H],
+    w_hh [H, 4H], b [4H]: row views of the kernel, no copy (the ops take TF's layout with tf_layout=True)."""
+    return kernel[:input_size], kernel[input_size:], bias

@@ -24,8 +24,8 @@ class _FusableLSTMCell(LSTMStateCell):
     _spec_cache = None
 
     def fused_spec(self):
-        """The fused ops' arguments. Converting TF's kernel to the ops' layout copies it (a few us to ms a step), so
-        without gradients to track the result is kept until a parameter changes (data pointer or version)."""
+        """The fused ops' arguments (TF layout: views of the kernel). Without gradients to track they are kept until
+        a parameter changes (data pointer or version), which spares the peephole stack per step."""
         tracking = torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())
         if tracking or torch.compiler.is_compiling():
             return self._make_fused_spec()
@@ -44,7 +44,7 @@ class _FusableLSTMCell(LSTMStateCell):
         c, h = state
         h_new, c_new = functional.lstm_cell(inputs, h, c, spec["w_ih"], spec["w_hh"], spec["b"], None,
                                             w_peephole=spec["w_peephole"], forget_bias=spec["forget_bias"],
-                                            cell_clip=spec["cell_clip"])
+                                            cell_clip=spec["cell_clip"], tf_layout=spec["tf_layout"])
         return h_new, LSTMStateTuple(c_new, h_new)
 
 
@@ -68,7 +68,8 @@ class BasicLSTMCell(_FusableLSTMCell):
         if not _is_tanh(self.activation):
             return None
         w_ih, w_hh, b = fused_lstm_weights(self.kernel, self.bias, self.input_size)
-        return dict(w_ih=w_ih, w_hh=w_hh, b=b, w_peephole=None, forget_bias=self.forget_bias, cell_clip=0.0)
+        return dict(w_ih=w_ih, w_hh=w_hh, b=b, w_peephole=None, forget_bias=self.forget_bias, cell_clip=0.0,
+                    tf_layout=True)
 
     def forward(self, inputs, state):
         spec = self.fused_spec()
@@ -112,7 +113,7 @@ class LSTMCell(_FusableLSTMCell):
             return None
         w_ih, w_hh, b = fused_lstm_weights(self.kernel, self.bias, self.input_size)
         return dict(w_ih=w_ih, w_hh=w_hh, b=b, w_peephole=_peephole(self.w_i_diag, self.w_f_diag, self.w_o_diag),
-                    forget_bias=self.forget_bias, cell_clip=float(self.cell_clip or 0.0))
+                    forget_bias=self.forget_bias, cell_clip=float(self.cell_clip or 0.0), tf_layout=True)
 
     def forward(self, inputs, state):
         spec = self.fused_spec()
@@ -150,7 +151,7 @@ class LSTMBlockCell(_FusableLSTMCell):
     def _make_fused_spec(self):
         w_ih, w_hh, b = fused_lstm_weights(self.kernel, self.bias, self.input_size)
         return dict(w_ih=w_ih, w_hh=w_hh, b=b, w_peephole=_peephole(self.w_i_diag, self.w_f_diag, self.w_o_diag),
-                    forget_bias=self.forget_bias, cell_clip=float(self.cell_clip or 0.0))
+                    forget_bias=self.forget_bias, cell_clip=float(self.cell_clip or 0.0), tf_layout=True)
 
     def forward(self, inputs, state):
         return self._fused_step(inputs, state, self.fused_spec())
@@ -172,7 +173,8 @@ class LSTMBlockFusedCell(LSTMBlockCell):
             sequence_length = torch.as_tensor(sequence_length, dtype=torch.int64)
         outputs, h_n, c_n = functional.lstm(inputs, h0, c0, spec["w_ih"], spec["w_hh"], spec["b"], None,
                                             w_peephole=spec["w_peephole"], sequence_lengths=sequence_length,
-                                            forget_bias=spec["forget_bias"], cell_clip=spec["cell_clip"])
+                                            forget_bias=spec["forget_bias"], cell_clip=spec["cell_clip"],
+                                            tf_layout=spec["tf_layout"])
         return outputs, LSTMStateTuple(c_n, h_n)
 
 

@@ -1,0 +1,29 @@
+"""Weight layouts. torch's: w_ih [4H, I], w_hh [4H, H], gate blocks (i, f, g, o). TF1's: one kernel [I + H, 4H]
+on concat[x, h], gate blocks (i, j=g, f, o); the fused ops take it split at row I (``tf_layout=True``)."""
+
+import torch
+
+# The block permutation between the two gate orders; it is its own inverse.
+TF_TO_TORCH_GATES = (0, 2, 1, 3)
+
+
+def tf_gates_to_torch(matrix, hidden_size):
+    """Reorders the 4 gate blocks of the last dimension from TF's (i, j, f, o) to torch's (i, f, g, o)."""
+    blocks = matrix.split(hidden_size, dim=-1)
+    return torch.cat([blocks[k] for k in TF_TO_TORCH_GATES], dim=-1)
+
+
+def torch_gates_to_tf(matrix, hidden_size):
+    """The inverse of tf_gates_to_torch (the same permutation)."""
+    return tf_gates_to_torch(matrix, hidden_size)
+
+
+def torch_layout(w_ih, w_hh, b_ih, b_hh):
+    """TF-layout weights (w_ih [I, 4H], w_hh [H, 4H], biases in TF gate order) in torch's layout, differentiably."""
+    hidden_size = w_hh.shape[0]
+
+    def bias(b):
+        return None if b is None else tf_gates_to_torch(b, hidden_size)
+
+    return (tf_gates_to_torch(w_ih, hidden_size).t(), tf_gates_to_torch(w_hh, hidden_size).t(), bias(b_ih),
+            bias(b_hh))
