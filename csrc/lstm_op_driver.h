@@ -28,15 +28,33 @@ namespace detail {
 inline OptTensor dense(const OptTensor& t) { return t ? OptTensor(t->contiguous()) : std::nullopt; }
 
 template <typename scalar_t>
-void set_layout(LstmParams<scalar_t>& p, bool tf_layout) {
+const scalar_t* data_or_null(const OptTensor& t) {
+  return t ? t->const_data_ptr<scalar_t>() : nullptr;
+}
+
+// What forward and backward share: sizes, row order, layout, the forward's inputs.
+template <typename scalar_t>
+LstmParams<scalar_t> common_params(const LstmSizes& s, const RowOrder& order, const at::Tensor& x,
+                                   const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& w_ih,
+                                   const at::Tensor& w_hh, const OptTensor& w_peephole, double cell_clip,
+                                   bool tf_layout) {
+  LstmParams<scalar_t> p;
+  p.seq_len = s.seq_len;
+  p.batch = s.batch;
+  p.input_size = s.input_size;
+  p.hidden_size = s.hidden_size;
+  p.active_rows = order.active_rows();
+  p.cell_clip = static_cast<scalar_t>(cell_clip);
   p.tf_layout = tf_layout;
   p.f_block = tf_layout ? 2 : 1;
   p.g_block = tf_layout ? 1 : 2;
-}
-
-template <typename scalar_t>
-const scalar_t* data_or_null(const OptTensor& t) {
-  return t ? t->const_data_ptr<scalar_t>() : nullptr;
+  p.x = x.const_data_ptr<scalar_t>();
+  p.h0 = h0.const_data_ptr<scalar_t>();
+  p.c0 = c0.const_data_ptr<scalar_t>();
+  p.w_ih = w_ih.const_data_ptr<scalar_t>();
+  p.w_hh = w_hh.const_data_ptr<scalar_t>();
+  p.w_peephole = data_or_null<scalar_t>(w_peephole);
+  return p;
 }
 
 // x is [T, B, I]; with output == false (single step) no output tensor is written.
@@ -51,23 +69,10 @@ ForwardResult run_forward(const LstmSizes& s, const RowOrder& order, const at::T
   const at::Tensor c_n = at::empty({B, H}, x.options());
   const at::Tensor workspace = Kernels::workspace_empty({training ? T : 0, B, kWorkspaceWidth * H}, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fastlstm::forward", [&] {
-    LstmParams<scalar_t> p;
-    p.seq_len = T;
-    p.batch = B;
-    p.input_size = s.input_size;
-    p.hidden_size = H;
-    p.active_rows = order.active_rows();
+    auto p = common_params<scalar_t>(s, order, x, h0, c0, w_ih, w_hh, w_peephole, cell_clip, tf_layout);
     p.forget_bias = static_cast<scalar_t>(forget_bias);
-    p.cell_clip = static_cast<scalar_t>(cell_clip);
-    set_layout(p, tf_layout);
-    p.x = x.const_data_ptr<scalar_t>();
-    p.h0 = h0.const_data_ptr<scalar_t>();
-    p.c0 = c0.const_data_ptr<scalar_t>();
-    p.w_ih = w_ih.const_data_ptr<scalar_t>();
-    p.w_hh = w_hh.const_data_ptr<scalar_t>();
     p.b_ih = data_or_null<scalar_t>(b_ih);
     p.b_hh = data_or_null<scalar_t>(b_hh);
-    p.w_peephole = data_or_null<scalar_t>(w_peephole);
     p.output = with_output ? output.mutable_data_ptr<scalar_t>() : nullptr;
     p.h_n = h_n.mutable_data_ptr<scalar_t>();
     p.c_n = c_n.mutable_data_ptr<scalar_t>();
@@ -94,20 +99,7 @@ BackwardResult run_backward(const LstmSizes& s, const RowOrder& order, const Opt
   const at::Tensor grad_bias = at::empty({4 * H}, options);
   const at::Tensor grad_w_peephole = at::empty({w_peephole ? 3 : 0, w_peephole ? H : 0}, options);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fastlstm::backward", [&] {
-    LstmParams<scalar_t> p;
-    p.seq_len = T;
-    p.batch = B;
-    p.input_size = I;
-    p.hidden_size = H;
-    p.active_rows = order.active_rows();
-    p.cell_clip = static_cast<scalar_t>(cell_clip);
-    set_layout(p, tf_layout);
-    p.x = x.const_data_ptr<scalar_t>();
-    p.h0 = h0.const_data_ptr<scalar_t>();
-    p.c0 = c0.const_data_ptr<scalar_t>();
-    p.w_ih = w_ih.const_data_ptr<scalar_t>();
-    p.w_hh = w_hh.const_data_ptr<scalar_t>();
-    p.w_peephole = data_or_null<scalar_t>(w_peephole);
+    auto p = common_params<scalar_t>(s, order, x, h0, c0, w_ih, w_hh, w_peephole, cell_clip, tf_layout);
     p.grad_output = data_or_null<scalar_t>(grad_output);
     p.grad_h_n = data_or_null<scalar_t>(grad_h_n);
     p.grad_c_n = data_or_null<scalar_t>(grad_c_n);
