@@ -29,7 +29,7 @@ PyMethodDef module_methods[] = {
 // fastlstm._C is a plain extension module: importing it loads this library, which registers the ops.
 extern "C" PyObject* PyInit__C(void) {
   static PyModuleDef module = {PyModuleDef_HEAD_INIT, "_C", "fastlstm ops (see torch.ops.fastlstm)", -1,
-                               module_methods};
+                               module_methods, nullptr, nullptr, nullptr, nullptr};
   return PyModule_Create(&module);
 }
 
