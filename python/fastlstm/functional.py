@@ -13,6 +13,9 @@ from . import layout, reference
 from ._ops import ops
 
 BACKENDS = ("auto", "fused", "cudnn", "reference")
+# Resolved once: each attribute step through torch.ops costs about a microsecond, as much as a small step's math.
+_FORWARD = ops.forward.default
+_CELL_FORWARD = ops.cell_forward.default
 FUSED_DTYPES = (torch.float32, torch.float64)
 CUDNN_DTYPES = (torch.float16, torch.float32, torch.float64)
 
@@ -141,7 +144,7 @@ def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, w_peephole=N
         return _cudnn_lstm(x, h0, c0, cudnn_weights(w_ih, w_hh, b_ih, b_hh, w_hr),
                            b_ih is not None or b_hh is not None, sequence_lengths)
     training = _needs_workspace(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole)
-    output, h_n, c_n, _ = _call_fused(ops.forward.default, training, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole,
+    output, h_n, c_n, _ = _call_fused(_FORWARD, training, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole,
                                       sequence_lengths, float(forget_bias), float(cell_clip), training, tf_layout)
     return output, h_n, c_n
 
@@ -158,6 +161,6 @@ def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, *, w_peephole=None, for
         return reference.lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole=w_peephole,
                                    forget_bias=forget_bias, cell_clip=cell_clip)
     training = _needs_workspace(x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole)
-    h_new, c_new, _ = _call_fused(ops.cell_forward.default, training, x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole,
+    h_new, c_new, _ = _call_fused(_CELL_FORWARD, training, x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole,
                                   float(forget_bias), float(cell_clip), training, tf_layout)
     return h_new, c_new

@@ -259,8 +259,8 @@ class LSTM(nn.Module):
             output, h_n, c_n = self._run_layers(x, h0, c0, lengths, backend)
             if is_packed:
                 output_data = output.reshape(-1, output.shape[-1]).index_select(0, packed_positions)
-        if not torch.compiler.is_compiling():
-            self.last_backend = backend
+        if self.last_backend != backend and not torch.compiler.is_compiling():
+            self.last_backend = backend  # (nn.Module.__setattr__ costs ~1 us: only on a change)
 
         if is_packed:
             output = PackedSequence(output_data, batch_sizes, sorted_indices, unsorted_indices)
@@ -348,8 +348,8 @@ class LSTMCell(nn.Module):
         backend = functional.choose_backend(self.backend, x, single_step=True)
         h_new, c_new = functional.lstm_cell(x, h, c, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh,
                                             backend=backend)
-        if not torch.compiler.is_compiling():
-            self.last_backend = backend
+        if self.last_backend != backend and not torch.compiler.is_compiling():
+            self.last_backend = backend  # (nn.Module.__setattr__ costs ~1 us: only on a change)
         if not is_batched:
             h_new, c_new = h_new.squeeze(0), c_new.squeeze(0)
         return h_new, c_new
