@@ -25,12 +25,15 @@ constexpr int64_t kMinGemmRowsForPacking = 8;
 // the work at mid sizes (C4: ~20 us of a ~30 us step). Slices are multiples of 16 units (one AVX-512 float vector).
 constexpr int64_t kSliceAlign = 16;
 // Below ~64 kFLOP of recurrent GEMM per step a barrier costs more than a second thread brings (measured at B=1:
-// H=128 (131 kFLOP) runs 3.7 -> 2.7 us a step on two threads).
+// H=128 (131 kFLOP) runs 3.7 -> 2.7 us a step on two threads). A single step also pays the team's start, once:
+// it takes a team from ~1 MFLOP.
 constexpr int64_t kMinStepFlopsForTeam = int64_t{1} << 16;
+constexpr int64_t kMinSingleStepFlopsForTeam = int64_t{1} << 20;
 
-int64_t team_size(int64_t batch, int64_t hidden_size) {
+int64_t team_size(int64_t seq_len, int64_t batch, int64_t hidden_size) {
   const int64_t step_flops = 2 * batch * 4 * hidden_size * hidden_size;
-  if (step_flops < kMinStepFlopsForTeam || at::in_parallel_region()) return 1;
+  const int64_t min_flops = seq_len > 1 ? kMinStepFlopsForTeam : kMinSingleStepFlopsForTeam;
+  if (step_flops < min_flops || at::in_parallel_region()) return 1;
   return std::clamp<int64_t>(hidden_size / kSliceAlign, 1, at::get_num_threads());
 }
 
@@ -193,7 +196,7 @@ void lstm_forward(const LstmParams<scalar_t>& p) {
   const GemmWeight<scalar_t> w_ih = gemm_weight(p.w_ih, p.tf_layout, G, p.input_size, T * B, chunk_steps * B);
   const GemmWeight<scalar_t> w_hh = gemm_weight(p.w_hh, p.tf_layout, G, H, T * B, B);
 
-  run_team(team_size(B, H), H, [&](int64_t j0, int64_t j1, const auto& sync) {
+  run_team(team_size(T, B, H), H, [&](int64_t j0, int64_t j1, const auto& sync) {
     for (int64_t t = 0; t < T; ++t) {
       const int64_t chunk_step = t % chunk_steps;
       if (chunk_step == 0) project_inputs(p, w_ih, t, std::min(T, t + chunk_steps), j0, j1, workspace, ws_width);
@@ -237,7 +240,7 @@ void lstm_backward(const LstmParams<scalar_t>& p) {
   }
   const auto units = p.w_peephole ? backward_units<scalar_t, true> : backward_units<scalar_t, false>;
 
-  run_team(team_size(B, H), H, [&](int64_t j0, int64_t j1, const auto& sync) {
+  run_team(team_size(T, B, H), H, [&](int64_t j0, int64_t j1, const auto& sync) {
     for (int64_t t = T - 1; t >= 0; --t) {
       const int64_t rows = p.rows_at(t);
       const scalar_t* ws_t = p.saved_workspace + t * B * ws_width;
