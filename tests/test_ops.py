@@ -297,3 +297,25 @@ def test_tf_layout_cell_gradcheck_and_opcheck():
     _opcheck(ops.cell_forward.default, (*inputs.values(), 1.0, 0.7, True, True))
     seq, _ = to_tf_layout(make_inputs(4, 3, 5, 6, peephole=True))
     _opcheck(ops.forward.default, (*seq.values(), torch.tensor([4, 1, 3]), 1.0, 0.7, True, True))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_configurations_match_reference(seed):
+    """Random sizes (team and single-thread paths, batch shrinking at random), options and layouts, float64."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def draw(low, high):
+        return int(torch.randint(low, high + 1, (1,), generator=generator))
+
+    seq_len, batch, input_size, hidden = draw(1, 9), draw(1, 24), draw(1, 40), draw(1, 120)
+    peephole, bias = bool(draw(0, 1)), bool(draw(0, 1))
+    inputs = make_inputs(seq_len, batch, input_size, hidden, peephole=peephole, bias=bias)
+    lengths = torch.randint(0, seq_len + 1, (batch,), generator=generator) if draw(0, 1) else None
+    options = dict(forget_bias=float(draw(0, 2)) / 2, cell_clip=[0.0, 0.5, 2.0][draw(0, 2)])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(draw(1, 2))
+    try:
+        compare_with_grads(fused_sequence(inputs, lengths, **options), reference_sequence(inputs, lengths, **options),
+                           inputs, torch.float64)
+    finally:
+        torch.set_num_threads(threads)
