@@ -436,15 +436,16 @@ def test_glstm_cell_groups():
     cell = randomize(cells.GLSTMCell(4, 6, num_proj=4, number_of_groups=2, dtype=DTYPE))
     x, (c, m) = torch.randn(BATCH, 4, dtype=DTYPE), LSTMStateTuple(torch.randn(BATCH, 6, dtype=DTYPE),
                                                                    torch.randn(BATCH, 4, dtype=DTYPE))
-    parts = [(torch.cat([x[:, 2 * g:2 * g + 2], m[:, 2 * g:2 * g + 2]], 1) @ cell.group_kernels[g]
-              + cell.group_biases[g]).chunk(4, 1) for g in range(2)]
+    parts = [(torch.cat([x[:, 2 * g:2 * g + 2], m[:, 2 * g:2 * g + 2]], 1) @ cell.group_kernels[g]).chunk(4, 1)
+             for g in range(2)]
     i, j, f, o = (torch.cat([p[k] for p in parts], 1) + getattr(cell, f"bias_{n}") for k, n in enumerate("ijfo"))
     new_c = sig(f + 1.0) * c + sig(i) * torch.tanh(j)
     new_m = (sig(o) * torch.tanh(new_c)) @ cell.projection_kernel
     output, state = cell(x, LSTMStateTuple(c, m))
     assert_close(output, new_m)
     assert_close(state.c, new_c)
-    assert "group1/kernel" in dict(cell.tf_variables())
+    assert set(dict(cell.tf_variables())) == {"group0/kernel", "group1/kernel", "bias_i", "bias_j", "bias_f", "bias_o",
+                                              "projection/kernel"}
     with pytest.raises(ValueError, match="divisible by number_of_groups"):
         cells.GLSTMCell(3, 6, number_of_groups=2)
 

@@ -104,9 +104,9 @@ class PhasedLSTMCell(LSTMStateCell):
 
 class GLSTMCell(LSTMStateCell):
     """tf.contrib.rnn.GLSTMCell (Kuchaiev & Ginsburg 2017, group LSTM): inputs and m_prev are split into
-    number_of_groups feature groups; each group has its own kernel producing its share of i, j, f, o.
-    TF variables: group{k}/kernel [(input_size + out) / groups, 4H / groups], group{k}/bias, bias_i, bias_j,
-    bias_f, bias_o [H], projection/kernel [H, num_proj]."""
+    number_of_groups feature groups; each group has its own kernel (no bias: TF's group linears have none) producing
+    its share of i, j, f, o, then one bias per gate. TF variables: group{k}/kernel [(input_size + out) / groups,
+    4H / groups], bias_i, bias_j, bias_f, bias_o [H], projection/kernel [H, num_proj]."""
 
     def __init__(self, input_size, num_units, num_proj=None, number_of_groups=1, forget_bias=1.0, activation=None,
                  dtype=None, device=None):
@@ -122,8 +122,6 @@ class GLSTMCell(LSTMStateCell):
         group_in = (input_size + out_size) // number_of_groups
         self.group_kernels = nn.ParameterList(
             [tf_kernel(group_in, 4 * num_units // number_of_groups, dtype, device) for _ in range(number_of_groups)])
-        self.group_biases = nn.ParameterList(
-            [tf_bias(4 * num_units // number_of_groups, dtype=dtype, device=device) for _ in range(number_of_groups)])
         for gate in "ijfo":
             setattr(self, f"bias_{gate}", tf_bias(num_units, dtype=dtype, device=device))
         self.projection_kernel = tf_kernel(num_units, num_proj, dtype, device) if num_proj else None
@@ -133,8 +131,6 @@ class GLSTMCell(LSTMStateCell):
         for name, parameter in self.named_parameters():
             if name.startswith("group_kernels."):
                 name = f"group{name.split('.')[1]}/kernel"
-            elif name.startswith("group_biases."):
-                name = f"group{name.split('.')[1]}/bias"
             elif name == "projection_kernel":
                 name = "projection/kernel"
             names.append((name, parameter))
@@ -143,8 +139,7 @@ class GLSTMCell(LSTMStateCell):
     def forward(self, inputs, state):
         c_prev, m_prev = state
         xs, ms = inputs.chunk(self.groups, 1), m_prev.chunk(self.groups, 1)
-        parts = [(torch.cat([x, m], 1) @ kernel + bias).chunk(4, 1)
-                 for x, m, kernel, bias in zip(xs, ms, self.group_kernels, self.group_biases)]
+        parts = [(torch.cat([x, m], 1) @ kernel).chunk(4, 1) for x, m, kernel in zip(xs, ms, self.group_kernels)]
         i, j, f, o = (torch.cat([p[k] for p in parts], 1) + getattr(self, f"bias_{gate}")
                       for k, gate in enumerate("ijfo"))
         c = torch.sigmoid(f + self.forget_bias) * c_prev + torch.sigmoid(i) * torch.tanh(j)
