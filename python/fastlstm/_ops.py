@@ -122,7 +122,21 @@ def _cell_forward_backward(ctx, grad_h_new, grad_c_new, grad_workspace):
             *_bias_and_peephole_grads(ctx, grad_bias, grad_w_peephole), None, None, None, None)
 
 
+def _no_double_backward(ctx, *grads):
+    raise RuntimeError(
+        "fastlstm: the fused LSTM ops have no second derivative (create_graph=True, then differentiating the "
+        "gradient); use backend='reference' for higher-order gradients"
+    )
+
+
+def _nothing_to_save(ctx, inputs, output):
+    pass
+
+
 torch.library.register_autograd("fastlstm::forward", _forward_backward, setup_context=_forward_setup_context)
 torch.library.register_autograd(
     "fastlstm::cell_forward", _cell_forward_backward, setup_context=_cell_forward_setup_context
 )
+# Without these, differentiating a gradient would run with a warning and silently wrong results.
+for _backward_op in ("fastlstm::backward", "fastlstm::cell_backward"):
+    torch.library.register_autograd(_backward_op, _no_double_backward, setup_context=_nothing_to_save)
