@@ -6,8 +6,6 @@ import collections
 import torch
 from torch import nn
 
-from ..layout import tf_gates_to_torch, torch_gates_to_tf  # noqa: F401  (re-exported for the cells)
-
 # TF1's LSTM state: c first, then h.
 LSTMStateTuple = collections.namedtuple("LSTMStateTuple", ("c", "h"))
 

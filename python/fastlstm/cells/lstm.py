@@ -38,7 +38,14 @@ class _FusableLSTMCell(LSTMStateCell):
         return self._spec_cache[1]
 
     def _make_fused_spec(self):
+        """The fused ops' arguments, or None when they do not cover this cell's configuration."""
         raise NotImplementedError
+
+    def _spec(self, w_peephole=None, cell_clip=None):
+        # TF layout: the kernel's rows, read in place by the ops.
+        w_ih, w_hh, b = fused_lstm_weights(self.kernel, self.bias, self.input_size)
+        return dict(w_ih=w_ih, w_hh=w_hh, b=b, w_peephole=w_peephole, forget_bias=self.forget_bias,
+                    cell_clip=float(cell_clip or 0.0), tf_layout=True)
 
     def _fused_step(self, inputs, state, spec):
         c, h = state
@@ -65,11 +72,7 @@ class BasicLSTMCell(_FusableLSTMCell):
         self.bias = tf_bias(4 * num_units, dtype=dtype, device=device)
 
     def _make_fused_spec(self):
-        if not _is_tanh(self.activation):
-            return None
-        w_ih, w_hh, b = fused_lstm_weights(self.kernel, self.bias, self.input_size)
-        return dict(w_ih=w_ih, w_hh=w_hh, b=b, w_peephole=None, forget_bias=self.forget_bias, cell_clip=0.0,
-                    tf_layout=True)
+        return self._spec() if _is_tanh(self.activation) else None
 
     def forward(self, inputs, state):
         spec = self.fused_spec()
@@ -111,9 +114,7 @@ class LSTMCell(_FusableLSTMCell):
     def _make_fused_spec(self):
         if self.num_proj or not _is_tanh(self.activation):
             return None
-        w_ih, w_hh, b = fused_lstm_weights(self.kernel, self.bias, self.input_size)
-        return dict(w_ih=w_ih, w_hh=w_hh, b=b, w_peephole=_peephole(self.w_i_diag, self.w_f_diag, self.w_o_diag),
-                    forget_bias=self.forget_bias, cell_clip=float(self.cell_clip or 0.0), tf_layout=True)
+        return self._spec(_peephole(self.w_i_diag, self.w_f_diag, self.w_o_diag), self.cell_clip)
 
     def forward(self, inputs, state):
         spec = self.fused_spec()
@@ -149,9 +150,7 @@ class LSTMBlockCell(_FusableLSTMCell):
             self.register_parameter(name, value)
 
     def _make_fused_spec(self):
-        w_ih, w_hh, b = fused_lstm_weights(self.kernel, self.bias, self.input_size)
-        return dict(w_ih=w_ih, w_hh=w_hh, b=b, w_peephole=_peephole(self.w_i_diag, self.w_f_diag, self.w_o_diag),
-                    forget_bias=self.forget_bias, cell_clip=float(self.cell_clip or 0.0), tf_layout=True)
+        return self._spec(_peephole(self.w_i_diag, self.w_f_diag, self.w_o_diag), self.cell_clip)
 
     def forward(self, inputs, state):
         return self._fused_step(inputs, state, self.fused_spec())
