@@ -274,17 +274,45 @@ def test_bidirectional_reverses_each_row_within_its_length():
             assert_close(state_bw.h[b], expected_state.h[0])
 
 
-@pytest.mark.parametrize("cell_name", ["basic(fused)", "gru(loop)"])
-def test_swap_memory_changes_no_result_and_keeps_saved_tensors_on_the_host(cell_name):
+@pytest.mark.parametrize("cell_name", ["basic(fused)", "lstm_peephole_clip(fused)", "gru(loop)"])
+def test_swap_memory_changes_no_result(cell_name, monkeypatch):
+    # Chunks of 2 steps (see the next test), so that the fused path's chunking is part of what must change nothing.
+    monkeypatch.setattr(rnn, "SWAP_CHUNK_BYTES", 2 * BATCH * 6 * UNITS * 8)
     cell = randomize(DRIVER_CELLS[cell_name]())
-    x = torch.randn(BATCH, 6, INPUT, dtype=DTYPE, requires_grad=True)
+    x = torch.randn(BATCH, 7, INPUT, dtype=DTYPE, requires_grad=True)
+    h0 = torch.randn(BATCH, UNITS, dtype=DTYPE, requires_grad=True)
     results = []
     for swap in (False, True):
-        out, _ = rnn.dynamic_rnn(cell, x, sequence_length=[6, 2, 0, 4], swap_memory=swap)
-        results.append((out, torch.autograd.grad(out.pow(2).sum(), [x, *cell.parameters()])))
-    assert torch.equal(results[0][0], results[1][0])
-    for a, b in zip(results[0][1], results[1][1]):
-        assert torch.equal(a, b)
+        initial = cell.zero_state(BATCH, DTYPE)
+        initial = LSTMStateTuple(initial.c, h0) if isinstance(initial, LSTMStateTuple) else h0
+        out, state = rnn.dynamic_rnn(cell, x, sequence_length=[7, 2, 0, 5], initial_state=initial,
+                                     swap_memory=swap)
+        loss = out.pow(2).sum() + sum(s.sum() for s in torch.utils._pytree.tree_leaves(state))
+        results.append((out, *torch.utils._pytree.tree_leaves(state),
+                        *torch.autograd.grad(loss, [x, h0, *cell.parameters()])))
+    for a, b in zip(*results):
+        assert_close(b, a)
+
+
+def test_swap_memory_runs_the_fused_op_a_chunk_at_a_time(monkeypatch):
+    """Each fused call's workspace and output stay within SWAP_CHUNK_BYTES: what the device must hold at once."""
+    steps_per_chunk = 3
+    monkeypatch.setattr(rnn, "SWAP_CHUNK_BYTES", steps_per_chunk * BATCH * 6 * UNITS * 8)
+    calls, fused_lstm = [], rnn.functional.lstm
+
+    def recording_lstm(x, *args, **kwargs):
+        calls.append((x.shape[0], kwargs["sequence_lengths"]))
+        return fused_lstm(x, *args, **kwargs)
+
+    monkeypatch.setattr(rnn.functional, "lstm", recording_lstm)
+    cell = randomize(cells.BasicLSTMCell(INPUT, UNITS, dtype=DTYPE))
+    x = torch.randn(BATCH, 8, INPUT, dtype=DTYPE)
+    rnn.dynamic_rnn(cell, x, sequence_length=[8, 4, 0, 3], swap_memory=True)
+    assert [steps for steps, _ in calls] == [3, 3, 2]
+    assert [lengths.tolist() for _, lengths in calls] == [[3, 3, 0, 3], [3, 1, 0, 0], [2, 0, 0, 0]]
+    calls.clear()
+    rnn.dynamic_rnn(cell, x, swap_memory=False)
+    assert [steps for steps, _ in calls] == [8]
 
 
 # --- wrappers --------------------------------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """TF1's RNN drivers: static_rnn, dynamic_rnn, bidirectional_dynamic_rnn, for any fastlstm.cells.RNNCell.
 
 Cells that fastlstm's fused ops implement (BasicLSTMCell, LSTMCell without projection, LSTMBlockCell, with tanh)
-run the whole sequence in one fused op; every other cell runs a step loop. Past a row's sequence length the output
-is zero and the state is carried through unchanged."""
+run the whole sequence in one fused op (a chunk of steps per op under swap_memory); every other cell runs a step
+loop. Past a row's sequence length the output is zero and the state is carried through unchanged."""
 
 import contextlib
 
@@ -10,12 +10,18 @@ import torch
 from torch.utils._pytree import tree_map
 
 from . import functional
+from ._ops import WORKSPACE_WIDTH
 from .cells.base import LSTMStateTuple
 from .cells.lstm import BasicLSTMCell, LSTMBlockCell, LSTMCell
 from .nn import _reverse_within_lengths
 
 # A subclass that overrides forward is no longer the math the fused op implements.
 _FUSED_FORWARDS = {BasicLSTMCell.forward, LSTMCell.forward, LSTMBlockCell.forward}
+
+# Under swap_memory the fused op runs the sequence in chunks of steps whose workspace and output take at most this
+# much device memory; each chunk's saved tensors go to the host as soon as its op returns, and backward brings them
+# back one chunk at a time. (One fused op over the whole sequence would need all of it on the device at once.)
+SWAP_CHUNK_BYTES = 64 << 20
 
 
 def _lengths(sequence_length, seq_len, batch):
@@ -48,17 +54,35 @@ def _first(inputs):
     return torch.utils._pytree.tree_leaves(inputs)[0]
 
 
-def _run(cell, inputs, state, lengths):
+def _run_fused(spec, inputs, state, lengths, chunk_steps):
+    """The whole sequence on the fused op, in calls of at most chunk_steps steps, each continuing from the state the
+    previous one ended in (a row's chunk length is what is left of its length, clamped to the chunk)."""
+    c, h = state
+    outputs = []
+    for x in inputs.split(chunk_steps):
+        t0 = chunk_steps * len(outputs)
+        chunk_lengths = None if lengths is None else (lengths - t0).clamp(0, x.shape[0])
+        output, h, c = functional.lstm(x, h, c, spec["w_ih"], spec["w_hh"], spec["b"], None,
+                                       w_peephole=spec["w_peephole"], sequence_lengths=chunk_lengths,
+                                       forget_bias=spec["forget_bias"], cell_clip=spec["cell_clip"],
+                                       tf_layout=spec["tf_layout"])
+        outputs.append(output)
+    return (outputs[0] if len(outputs) == 1 else torch.cat(outputs)), LSTMStateTuple(c, h)
+
+
+def _swap_chunk_steps(inputs, hidden_size):
+    step_bytes = inputs.shape[1] * (WORKSPACE_WIDTH + 1) * hidden_size * inputs.element_size()
+    return max(1, SWAP_CHUNK_BYTES // max(1, step_bytes))
+
+
+def _run(cell, inputs, state, lengths, swap_memory=False):
     """inputs [T, B, ...] time-major (a tensor, or a tuple of them for cells such as PhasedLSTMCell that take
     (time, x)) -> (outputs [T, B, ...], final state)."""
     spec = _fused_spec(cell) if isinstance(inputs, torch.Tensor) else None
     if spec is not None:
-        c0, h0 = state
-        outputs, h_n, c_n = functional.lstm(inputs, h0, c0, spec["w_ih"], spec["w_hh"], spec["b"], None,
-                                            w_peephole=spec["w_peephole"], sequence_lengths=lengths,
-                                            forget_bias=spec["forget_bias"], cell_clip=spec["cell_clip"],
-                                            tf_layout=spec["tf_layout"])
-        return outputs, LSTMStateTuple(c_n, h_n)
+        seq_len = max(1, inputs.shape[0])
+        chunk_steps = min(seq_len, _swap_chunk_steps(inputs, state[0].shape[-1])) if swap_memory else seq_len
+        return _run_fused(spec, inputs, state, lengths, chunk_steps)
     first = _first(inputs)
     cell.begin_sequence(first.shape[1], first.dtype, first.device)
     outputs = []
@@ -99,7 +123,7 @@ def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, time_maj
     state = initial_state if initial_state is not None else cell.zero_state(batch, first.dtype, first.device)
     lengths = _lengths(sequence_length, seq_len, batch)
     with _swap_context(swap_memory, first):
-        outputs, state = _run(cell, x, state, lengths)
+        outputs, state = _run(cell, x, state, lengths, swap_memory)
     return (outputs if time_major else outputs.transpose(0, 1)), state
 
 
