@@ -31,7 +31,7 @@ void check_shape(const char* op, const char* name, const at::Tensor& t, at::IntA
 }  // namespace
 
 LstmSizes check_lstm_inputs(const char* op, bool single_step, const at::Tensor& x, const at::Tensor& h0,
-                            const at::Tensor& c0, const at::Tensor& w_ih, const at::Tensor& w_hh,
+                            const at::Tensor& c0, const at::Tensor& w_ih, const std::optional<at::Tensor>& w_hh,
                             const std::optional<at::Tensor>& b_ih, const std::optional<at::Tensor>& b_hh,
                             const std::optional<at::Tensor>& w_peephole, bool tf_layout) {
   const int64_t x_dims = single_step ? 2 : 3;
@@ -40,24 +40,32 @@ LstmSizes check_lstm_inputs(const char* op, bool single_step, const at::Tensor& 
               " dims of shape ", shape_string(x.sizes()));
   TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op,
               ": expected float32 or float64 tensors, got x of dtype ", x.scalar_type());
-  const int64_t gate_dim = tf_layout ? 1 : 0;
-  TORCH_CHECK(w_hh.dim() == 2 && w_hh.size(gate_dim) == 4 * w_hh.size(1 - gate_dim), op, ": expected w_hh of shape ",
-              tf_layout ? "[hidden_size, 4 * hidden_size] (tf_layout)" : "[4 * hidden_size, hidden_size]", ", got ",
-              shape_string(w_hh.sizes()));
   LstmSizes s;
   s.seq_len = single_step ? 1 : x.size(0);
   s.batch = x.size(x_dims - 2);
   s.input_size = x.size(x_dims - 1);
-  s.hidden_size = w_hh.size(1 - gate_dim);
-  const int64_t G = 4 * s.hidden_size;
-
-  check_same_kind(op, "w_hh", w_hh, x);
-  check_same_kind(op, "w_ih", w_ih, x);
   if (tf_layout) {
-    check_shape(op, "w_ih", w_ih, {s.input_size, G}, "[input_size, 4 * hidden_size] (tf_layout; input_size from x)");
+    TORCH_CHECK(!w_hh, op, ": expected w_hh None with tf_layout (w_ih is then TF's whole kernel [input_size + ",
+                "hidden_size, 4 * hidden_size]), got a tensor of shape ", shape_string(w_hh->sizes()));
+    TORCH_CHECK(w_ih.dim() == 2 && w_ih.size(1) % 4 == 0 && w_ih.size(1) > 0, op,
+                ": expected w_ih of shape [input_size + hidden_size, 4 * hidden_size] (tf_layout: TF's kernel), got ",
+                shape_string(w_ih.sizes()));
+    s.hidden_size = w_ih.size(1) / 4;
+    check_same_kind(op, "w_ih", w_ih, x);
+    check_shape(op, "w_ih", w_ih, {s.input_size + s.hidden_size, 4 * s.hidden_size},
+                "[input_size + hidden_size, 4 * hidden_size] (tf_layout: TF's kernel; input_size from x)");
   } else {
-    check_shape(op, "w_ih", w_ih, {G, s.input_size}, "[4 * hidden_size, input_size] (input_size from x)");
+    TORCH_CHECK(w_hh, op, ": expected w_hh of shape [4 * hidden_size, hidden_size], got None (only tf_layout takes ",
+                "the weights as one kernel)");
+    TORCH_CHECK(w_hh->dim() == 2 && w_hh->size(0) == 4 * w_hh->size(1), op,
+                ": expected w_hh of shape [4 * hidden_size, hidden_size], got ", shape_string(w_hh->sizes()));
+    s.hidden_size = w_hh->size(1);
+    check_same_kind(op, "w_hh", *w_hh, x);
+    check_same_kind(op, "w_ih", w_ih, x);
+    check_shape(op, "w_ih", w_ih, {4 * s.hidden_size, s.input_size},
+                "[4 * hidden_size, input_size] (input_size from x)");
   }
+  const int64_t G = 4 * s.hidden_size;
   check_same_kind(op, "h0", h0, x);
   check_shape(op, "h0", h0, {s.batch, s.hidden_size}, "[batch, hidden_size]");
   check_same_kind(op, "c0", c0, x);

@@ -13,10 +13,10 @@ struct LstmSizes {
   int64_t seq_len, batch, input_size, hidden_size;
 };
 
-// x is [T, B, I] for the sequence ops and [B, I] for the single-step ops (then seq_len is 1). tf_layout: the
-// weights are [I, 4H] and [H, 4H] (see lstm_params.h).
+// x is [T, B, I] for the sequence ops and [B, I] for the single-step ops (then seq_len is 1). tf_layout: w_ih is
+// TF's kernel [I + H, 4H] and w_hh is absent (see registration.cpp).
 LstmSizes check_lstm_inputs(const char* op, bool single_step, const at::Tensor& x, const at::Tensor& h0,
-                            const at::Tensor& c0, const at::Tensor& w_ih, const at::Tensor& w_hh,
+                            const at::Tensor& c0, const at::Tensor& w_ih, const std::optional<at::Tensor>& w_hh,
                             const std::optional<at::Tensor>& b_ih, const std::optional<at::Tensor>& b_hh,
                             const std::optional<at::Tensor>& w_peephole, bool tf_layout);
 

@@ -27,6 +27,18 @@ namespace detail {
 
 inline OptTensor dense(const OptTensor& t) { return t ? OptTensor(t->contiguous()) : std::nullopt; }
 
+// The input and recurrent weights as the kernels read them, dense. With tf_layout they are the row blocks [I, 4H] and
+// [H, 4H] of TF's kernel [I + H, 4H] (views, no copy).
+struct WeightRows {
+  at::Tensor w_ih, w_hh;
+};
+
+inline WeightRows weight_rows(const LstmSizes& s, const at::Tensor& w_ih, const OptTensor& w_hh, bool tf_layout) {
+  if (!tf_layout) return {w_ih.contiguous(), w_hh->contiguous()};
+  const at::Tensor kernel = w_ih.contiguous();
+  return {kernel.narrow(0, 0, s.input_size), kernel.narrow(0, s.input_size, s.hidden_size)};
+}
+
 template <typename scalar_t>
 const scalar_t* data_or_null(const OptTensor& t) {
   return t ? t->const_data_ptr<scalar_t>() : nullptr;
@@ -60,8 +72,8 @@ LstmParams<scalar_t> common_params(const LstmSizes& s, const RowOrder& order, co
 // x is [T, B, I]; with output == false (single step) no output tensor is written.
 template <typename Kernels>
 ForwardResult run_forward(const LstmSizes& s, const RowOrder& order, const at::Tensor& x, const at::Tensor& h0,
-                          const at::Tensor& c0, const at::Tensor& w_ih, const at::Tensor& w_hh, const OptTensor& b_ih,
-                          const OptTensor& b_hh, const OptTensor& w_peephole, double forget_bias, double cell_clip, bool training,
+                          const at::Tensor& c0, const WeightRows& w, const OptTensor& b_ih, const OptTensor& b_hh,
+                          const OptTensor& w_peephole, double forget_bias, double cell_clip, bool training,
                           bool with_output, bool tf_layout) {
   const int64_t T = s.seq_len, B = s.batch, H = s.hidden_size;
   const at::Tensor output = with_output ? at::empty({T, B, H}, x.options()) : at::Tensor();
@@ -69,7 +81,7 @@ ForwardResult run_forward(const LstmSizes& s, const RowOrder& order, const at::T
   const at::Tensor c_n = at::empty({B, H}, x.options());
   const at::Tensor workspace = Kernels::workspace_empty({training ? T : 0, B, kWorkspaceWidth * H}, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fastlstm::forward", [&] {
-    auto p = common_params<scalar_t>(s, order, x, h0, c0, w_ih, w_hh, w_peephole, cell_clip, tf_layout);
+    auto p = common_params<scalar_t>(s, order, x, h0, c0, w.w_ih, w.w_hh, w_peephole, cell_clip, tf_layout);
     p.forget_bias = static_cast<scalar_t>(forget_bias);
     p.b_ih = data_or_null<scalar_t>(b_ih);
     p.b_hh = data_or_null<scalar_t>(b_hh);
@@ -85,21 +97,23 @@ ForwardResult run_forward(const LstmSizes& s, const RowOrder& order, const at::T
 template <typename Kernels>
 BackwardResult run_backward(const LstmSizes& s, const RowOrder& order, const OptTensor& grad_output,
                             const OptTensor& grad_h_n, const OptTensor& grad_c_n, const at::Tensor& x,
-                            const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& w_ih,
-                            const at::Tensor& w_hh, const OptTensor& w_peephole, const at::Tensor& output,
-                            const at::Tensor& workspace, double cell_clip, bool tf_layout) {
+                            const at::Tensor& h0, const at::Tensor& c0, const WeightRows& w,
+                            const OptTensor& w_peephole, const at::Tensor& output, const at::Tensor& workspace,
+                            double cell_clip, bool tf_layout) {
   const int64_t T = s.seq_len, B = s.batch, I = s.input_size, H = s.hidden_size;
   const auto options = x.options();
   const at::Tensor grad_pre = Kernels::workspace_empty({T, B, 4 * H}, options);
   const at::Tensor grad_x = at::empty({T, B, I}, options);
   const at::Tensor grad_h0 = at::empty({B, H}, options);
   const at::Tensor grad_c0 = at::empty({B, H}, options);
-  const at::Tensor grad_w_ih = at::empty(w_ih.sizes(), options);
-  const at::Tensor grad_w_hh = at::empty(w_hh.sizes(), options);
+  // With tf_layout the kernel's gradient is one tensor [I + H, 4H]: grad_w_ih's rows, then grad_w_hh's.
+  const at::Tensor grad_kernel = tf_layout ? at::empty({I + H, 4 * H}, options) : at::Tensor();
+  const at::Tensor grad_w_ih = tf_layout ? grad_kernel.narrow(0, 0, I) : at::empty(w.w_ih.sizes(), options);
+  const at::Tensor grad_w_hh = tf_layout ? grad_kernel.narrow(0, I, H) : at::empty(w.w_hh.sizes(), options);
   const at::Tensor grad_bias = at::empty({4 * H}, options);
   const at::Tensor grad_w_peephole = at::empty({w_peephole ? 3 : 0, w_peephole ? H : 0}, options);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fastlstm::backward", [&] {
-    auto p = common_params<scalar_t>(s, order, x, h0, c0, w_ih, w_hh, w_peephole, cell_clip, tf_layout);
+    auto p = common_params<scalar_t>(s, order, x, h0, c0, w.w_ih, w.w_hh, w_peephole, cell_clip, tf_layout);
     p.grad_output = data_or_null<scalar_t>(grad_output);
     p.grad_h_n = data_or_null<scalar_t>(grad_h_n);
     p.grad_c_n = data_or_null<scalar_t>(grad_c_n);
@@ -115,6 +129,7 @@ BackwardResult run_backward(const LstmSizes& s, const RowOrder& order, const Opt
     p.grad_w_peephole = w_peephole ? grad_w_peephole.mutable_data_ptr<scalar_t>() : nullptr;
     Kernels::template backward<scalar_t>(p);
   });
+  if (tf_layout) return {grad_x, grad_h0, grad_c0, grad_kernel, at::empty({0}, options), grad_bias, grad_w_peephole};
   return {grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_bias, grad_w_peephole};
 }
 
@@ -122,7 +137,7 @@ BackwardResult run_backward(const LstmSizes& s, const RowOrder& order, const Opt
 
 template <typename Kernels>
 ForwardResult forward_op(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& w_ih,
-                         const at::Tensor& w_hh, const OptTensor& b_ih, const OptTensor& b_hh,
+                         const OptTensor& w_hh, const OptTensor& b_ih, const OptTensor& b_hh,
                          const OptTensor& w_peephole, const OptTensor& sequence_lengths, double forget_bias,
                          double cell_clip, bool training, bool tf_layout) {
   constexpr const char* op = "fastlstm::forward";
@@ -130,7 +145,7 @@ ForwardResult forward_op(const at::Tensor& x, const at::Tensor& h0, const at::Te
   const RowOrder order(op, sequence_lengths, s);
   auto [output, h_n, c_n, workspace] = detail::run_forward<Kernels>(
       s, order, order.to_sorted(x, 1).contiguous(), order.to_sorted(h0, 0).contiguous(),
-      order.to_sorted(c0, 0).contiguous(), w_ih.contiguous(), w_hh.contiguous(), detail::dense(b_ih),
+      order.to_sorted(c0, 0).contiguous(), detail::weight_rows(s, w_ih, w_hh, tf_layout), detail::dense(b_ih),
       detail::dense(b_hh), detail::dense(w_peephole), forget_bias, cell_clip, training, /*with_output=*/true,
       tf_layout);
   // The workspace stays in the kernels' row order: backward reorders its other inputs the same way.
@@ -140,7 +155,7 @@ ForwardResult forward_op(const at::Tensor& x, const at::Tensor& h0, const at::Te
 template <typename Kernels>
 BackwardResult backward_op(const OptTensor& grad_output, const OptTensor& grad_h_n, const OptTensor& grad_c_n,
                            const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& w_ih,
-                           const at::Tensor& w_hh, const OptTensor& w_peephole, const OptTensor& sequence_lengths,
+                           const OptTensor& w_hh, const OptTensor& w_peephole, const OptTensor& sequence_lengths,
                            const at::Tensor& output, const at::Tensor& workspace, double cell_clip,
                            bool tf_layout) {
   constexpr const char* op = "fastlstm::backward";
@@ -158,32 +173,32 @@ BackwardResult backward_op(const OptTensor& grad_output, const OptTensor& grad_h
   };
   auto [grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_bias, grad_w_peephole] =
       detail::run_backward<Kernels>(s, order, sorted(grad_output, 1), sorted(grad_h_n, 0), sorted(grad_c_n, 0),
-                                    *sorted(x, 1), *sorted(h0, 0), *sorted(c0, 0), w_ih.contiguous(),
-                                    w_hh.contiguous(), detail::dense(w_peephole), *sorted(output, 1),
-                                    workspace.contiguous(), cell_clip, tf_layout);
+                                    *sorted(x, 1), *sorted(h0, 0), *sorted(c0, 0),
+                                    detail::weight_rows(s, w_ih, w_hh, tf_layout), detail::dense(w_peephole),
+                                    *sorted(output, 1), workspace.contiguous(), cell_clip, tf_layout);
   return {order.to_original(grad_x, 1), order.to_original(grad_h0, 0), order.to_original(grad_c0, 0),
           grad_w_ih, grad_w_hh, grad_bias, grad_w_peephole};
 }
 
 template <typename Kernels>
 CellForwardResult cell_forward_op(const at::Tensor& x, const at::Tensor& h, const at::Tensor& c,
-                                  const at::Tensor& w_ih, const at::Tensor& w_hh, const OptTensor& b_ih,
+                                  const at::Tensor& w_ih, const OptTensor& w_hh, const OptTensor& b_ih,
                                   const OptTensor& b_hh, const OptTensor& w_peephole, double forget_bias,
                                   double cell_clip, bool training, bool tf_layout) {
   constexpr const char* op = "fastlstm::cell_forward";
   const LstmSizes s = check_lstm_inputs(op, true, x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole, tf_layout);
   const RowOrder all_rows(op, std::nullopt, s);
   auto [output, h_new, c_new, workspace] = detail::run_forward<Kernels>(
-      s, all_rows, x.contiguous().unsqueeze(0), h.contiguous(), c.contiguous(), w_ih.contiguous(),
-      w_hh.contiguous(), detail::dense(b_ih), detail::dense(b_hh), detail::dense(w_peephole), forget_bias, cell_clip,
-      training, /*with_output=*/false, tf_layout);
+      s, all_rows, x.contiguous().unsqueeze(0), h.contiguous(), c.contiguous(),
+      detail::weight_rows(s, w_ih, w_hh, tf_layout), detail::dense(b_ih), detail::dense(b_hh),
+      detail::dense(w_peephole), forget_bias, cell_clip, training, /*with_output=*/false, tf_layout);
   return {h_new, c_new, training ? workspace.squeeze(0) : workspace};
 }
 
 template <typename Kernels>
 BackwardResult cell_backward_op(const OptTensor& grad_h_new, const OptTensor& grad_c_new, const at::Tensor& x,
                                 const at::Tensor& h, const at::Tensor& c, const at::Tensor& w_ih,
-                                const at::Tensor& w_hh, const OptTensor& w_peephole, const at::Tensor& workspace,
+                                const OptTensor& w_hh, const OptTensor& w_peephole, const at::Tensor& workspace,
                                 double cell_clip, bool tf_layout) {
   constexpr const char* op = "fastlstm::cell_backward";
   const LstmSizes s =
@@ -194,7 +209,7 @@ BackwardResult cell_backward_op(const OptTensor& grad_h_new, const OptTensor& gr
   const RowOrder all_rows(op, std::nullopt, s);
   auto [grad_x, grad_h, grad_c, grad_w_ih, grad_w_hh, grad_bias, grad_w_peephole] = detail::run_backward<Kernels>(
       s, all_rows, std::nullopt, detail::dense(grad_h_new), detail::dense(grad_c_new), x.contiguous().unsqueeze(0),
-      h.contiguous(), c.contiguous(), w_ih.contiguous(), w_hh.contiguous(), detail::dense(w_peephole),
+      h.contiguous(), c.contiguous(), detail::weight_rows(s, w_ih, w_hh, tf_layout), detail::dense(w_peephole),
       at::Tensor(), workspace.contiguous().unsqueeze(0), cell_clip, tf_layout);
   return {grad_x.squeeze(0), grad_h, grad_c, grad_w_ih, grad_w_hh, grad_bias, grad_w_peephole};
 }

@@ -27,7 +27,7 @@ struct LstmParams {
   scalar_t cell_clip = 0;  // <= 0: no clipping
 
   // Weight layout. torch's: w_ih [4H, I], w_hh [4H, H], gate blocks (i, f, g, o). TF's (fastlstm.cells):
-  // w_ih [I, 4H] and w_hh [H, 4H], TF's kernel [I + H, 4H] split at row I, gate blocks (i, j=g, f, o).
+  // w_ih [I, 4H] and w_hh [H, 4H], the row blocks of TF's kernel [I + H, 4H], gate blocks (i, j=g, f, o).
   // f_block and g_block are the positions of f and g among the 4 blocks of every 4H row (pre-activations,
   // workspace, gradients); i is block 0 and o block 3 in both.
   bool tf_layout = false;

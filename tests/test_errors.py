@@ -40,6 +40,21 @@ def test_forward_op_errors(changes, message):
         call_forward(**changes)
 
 
+@pytest.mark.parametrize("changes,tf_layout,message", [
+    (dict(w_hh=None), False, r"expected w_hh of shape \[4 \* hidden_size, hidden_size\], got None"),
+    (dict(w_ih=torch.randn(11, 24)), True, r"expected w_hh None with tf_layout .* got a tensor of shape \[24, 6\]"),
+    (dict(w_ih=torch.randn(10, 24), w_hh=None), True,
+     r"expected w_ih of shape \[11, 24\] \[input_size \+ hidden_size, 4 \* hidden_size\] \(tf_layout.* got \[10, 24\]"),
+    (dict(w_ih=torch.randn(11, 23), w_hh=None), True, r"expected w_ih of shape \[input_size \+ hidden_size, 4 \* "
+     r"hidden_size\] \(tf_layout: TF's kernel\), got \[11, 23\]"),
+])
+def test_weight_layout_errors(changes, tf_layout, message):
+    args = good_args()
+    args.update(changes)
+    with pytest.raises(RuntimeError, match=message):
+        ops.forward(*args.values(), 0.0, 0.0, False, tf_layout)
+
+
 def test_backward_without_workspace_is_a_clear_error():
     args = good_args()
     for name in ("x", "w_ih"):

@@ -243,14 +243,16 @@ def test_thread_team_path_matches_reference(dtype, lengths):
 
 
 def to_tf_layout(inputs):
-    """The same weights in TF's layout (w_ih [I, 4H], w_hh [H, 4H], gate blocks i, j, f, o), as new leaves."""
+    """The same weights in TF's layout (one kernel [I + H, 4H] in w_ih, gate blocks i, j, f, o; w_hh None), as new
+    leaves."""
     def tf_order(m):
         i, f, g, o = m.chunk(4, -1)
         return torch.cat([i, g, f, o], -1)
 
     converted = dict(inputs)
-    converted["w_ih"] = tf_order(inputs["w_ih"].t()).detach().contiguous().requires_grad_()
-    converted["w_hh"] = tf_order(inputs["w_hh"].t()).detach().contiguous().requires_grad_()
+    kernel = torch.cat([inputs["w_ih"].t(), inputs["w_hh"].t()])
+    converted["w_ih"] = tf_order(kernel).detach().contiguous().requires_grad_()
+    converted["w_hh"] = None
     for name in ("b_ih", "b_hh"):
         if inputs[name] is not None:
             converted[name] = tf_order(inputs[name]).detach().requires_grad_()
@@ -261,8 +263,8 @@ def to_tf_layout(inputs):
 @pytest.mark.parametrize("shape", [(5, 4, 3, 7), (7, 16, 9, 100)], ids=["small", "thread_team"])
 @pytest.mark.parametrize("lengths", [None, "ragged"], ids=str)
 def test_tf_layout_matches_torch_layout(dtype, shape, lengths):
-    """tf_layout=True takes TF's kernel rows as they are and gives the torch-layout results, gradients included
-    (in TF's layout)."""
+    """tf_layout=True takes TF's kernel as it is and gives the torch-layout results, gradients included (the kernel's
+    in TF's layout)."""
     seq_len, batch, input_size, hidden = shape
     inputs = make_inputs(seq_len, batch, input_size, hidden, dtype, peephole=True)
     tf_inputs, tf_order = to_tf_layout(inputs)
@@ -275,12 +277,14 @@ def test_tf_layout_matches_torch_layout(dtype, shape, lengths):
     weights = [torch.randn_like(t) for t in torch_result]
     for a, b in zip(tf_result, torch_result):
         assert_close(a, b, dtype)
-    names = ["x", "h0", "c0", "w_ih", "w_hh", "b_ih", "b_hh", "w_peephole"]
+    names = ["x", "h0", "c0", "w_ih", "b_ih", "b_hh", "w_peephole"]
     tf_grads = torch.autograd.grad(sum((w * t).sum() for w, t in zip(weights, tf_result)), [i[n] for n in names])
-    grads = torch.autograd.grad(sum((w * t).sum() for w, t in zip(weights, torch_result)), [inputs[n] for n in names])
-    for name, a, b in zip(names, tf_grads, grads):
-        expected = tf_order(b.t()) if name in ("w_ih", "w_hh") else tf_order(b) if name in ("b_ih", "b_hh") else b
-        assert_close(a, expected, dtype)
+    grads = dict(zip(names + ["w_hh"], torch.autograd.grad(sum((w * t).sum() for w, t in zip(weights, torch_result)),
+                                                          [inputs[n] for n in names + ["w_hh"]])))
+    grads["w_ih"] = torch.cat([grads["w_ih"].t(), grads.pop("w_hh").t()])  # the kernel's, in torch's gate order
+    for name, a in zip(names, tf_grads):
+        b = grads[name]
+        assert_close(a, tf_order(b) if name in ("w_ih", "b_ih", "b_hh") else b, dtype)
 
 
 def test_tf_layout_cell_gradcheck_and_opcheck():

@@ -25,7 +25,7 @@ struct CudaKernels {
 
 // Each op runs on the device of x (multi-GPU processes), on that device's current stream.
 ForwardResult forward_cuda(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& w_ih,
-                           const at::Tensor& w_hh, const OptTensor& b_ih, const OptTensor& b_hh,
+                           const OptTensor& w_hh, const OptTensor& b_ih, const OptTensor& b_hh,
                            const OptTensor& w_peephole, const OptTensor& sequence_lengths, double forget_bias,
                            double cell_clip, bool training, bool tf_layout) {
   const c10::cuda::CUDAGuard guard(x.device());
@@ -35,7 +35,7 @@ ForwardResult forward_cuda(const at::Tensor& x, const at::Tensor& h0, const at::
 
 BackwardResult backward_cuda(const OptTensor& grad_output, const OptTensor& grad_h_n, const OptTensor& grad_c_n,
                              const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& w_ih,
-                             const at::Tensor& w_hh, const OptTensor& w_peephole, const OptTensor& sequence_lengths,
+                             const OptTensor& w_hh, const OptTensor& w_peephole, const OptTensor& sequence_lengths,
                              const at::Tensor& output, const at::Tensor& workspace, double cell_clip,
                              bool tf_layout) {
   const c10::cuda::CUDAGuard guard(x.device());
@@ -44,7 +44,7 @@ BackwardResult backward_cuda(const OptTensor& grad_output, const OptTensor& grad
 }
 
 CellForwardResult cell_forward_cuda(const at::Tensor& x, const at::Tensor& h, const at::Tensor& c,
-                                    const at::Tensor& w_ih, const at::Tensor& w_hh, const OptTensor& b_ih,
+                                    const at::Tensor& w_ih, const OptTensor& w_hh, const OptTensor& b_ih,
                                     const OptTensor& b_hh, const OptTensor& w_peephole, double forget_bias,
                                     double cell_clip, bool training, bool tf_layout) {
   const c10::cuda::CUDAGuard guard(x.device());
@@ -54,7 +54,7 @@ CellForwardResult cell_forward_cuda(const at::Tensor& x, const at::Tensor& h, co
 
 BackwardResult cell_backward_cuda(const OptTensor& grad_h_new, const OptTensor& grad_c_new, const at::Tensor& x,
                                   const at::Tensor& h, const at::Tensor& c, const at::Tensor& w_ih,
-                                  const at::Tensor& w_hh, const OptTensor& w_peephole, const at::Tensor& workspace,
+                                  const OptTensor& w_hh, const OptTensor& w_peephole, const at::Tensor& workspace,
                                   double cell_clip, bool tf_layout) {
   const c10::cuda::CUDAGuard guard(x.device());
   return cell_backward_op<CudaKernels>(grad_h_new, grad_c_new, x, h, c, w_ih, w_hh, w_peephole, workspace,

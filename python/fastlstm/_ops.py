@@ -40,9 +40,9 @@ def _backward_fake_grads(x, h0, c0, w_ih, w_hh, w_peephole):
         h0.new_empty(h0.shape),
         c0.new_empty(c0.shape),
         w_ih.new_empty(w_ih.shape),
-        w_hh.new_empty(w_hh.shape),
-        w_hh.new_empty((4 * hidden,)),
-        w_hh.new_empty(peephole_shape),
+        w_ih.new_empty(w_hh.shape if w_hh is not None else (0,)),
+        w_ih.new_empty((4 * hidden,)),
+        w_ih.new_empty(peephole_shape),
     )
 
 
@@ -69,18 +69,21 @@ def _cell_backward_fake(grad_h_new, grad_c_new, x, h, c, w_ih, w_hh, w_peephole,
     return _backward_fake_grads(x, h, c, w_ih, w_hh, w_peephole)
 
 
-def _bias_and_peephole_grads(ctx, grad_bias, grad_w_peephole):
+def _weight_grads(ctx, grad_w_ih, grad_w_hh, grad_bias, grad_w_peephole):
     return (
+        grad_w_ih,
+        grad_w_hh if ctx.has_w_hh else None,
         grad_bias if ctx.has_b_ih else None,
         grad_bias if ctx.has_b_hh else None,
         grad_w_peephole if ctx.has_peephole else None,
     )
 
 
-def _remember_optional_inputs(ctx, b_ih, b_hh, w_peephole, cell_clip, tf_layout):
+def _remember_optional_inputs(ctx, w_hh, b_ih, b_hh, w_peephole, cell_clip, tf_layout):
     # Outputs nobody differentiated arrive as None instead of zero tensors (the workspace alone would be a
     # [T, B, 5H] fill per backward); the backward ops take missing gradients as zero.
     ctx.set_materialize_grads(False)
+    ctx.has_w_hh = w_hh is not None
     ctx.has_b_ih = b_ih is not None
     ctx.has_b_hh = b_hh is not None
     ctx.has_peephole = w_peephole is not None
@@ -92,7 +95,7 @@ def _forward_setup_context(ctx, inputs, output):
     x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole, sequence_lengths, forget_bias, cell_clip, training, *rest = inputs
     out, _, _, workspace = output
     ctx.mark_non_differentiable(workspace)
-    _remember_optional_inputs(ctx, b_ih, b_hh, w_peephole, cell_clip, bool(rest and rest[0]))
+    _remember_optional_inputs(ctx, w_hh, b_ih, b_hh, w_peephole, cell_clip, bool(rest and rest[0]))
     ctx.save_for_backward(x, h0, c0, w_ih, w_hh, w_peephole, sequence_lengths, out, workspace)
 
 
@@ -102,14 +105,14 @@ def _forward_backward(ctx, grad_output, grad_h_n, grad_c_n, grad_workspace):
         grad_output, grad_h_n, grad_c_n, x, h0, c0, w_ih, w_hh, w_peephole, sequence_lengths, out, workspace,
         ctx.cell_clip, ctx.tf_layout,
     )
-    return (grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh,
-            *_bias_and_peephole_grads(ctx, grad_bias, grad_w_peephole), None, None, None, None, None)
+    return (grad_x, grad_h0, grad_c0, *_weight_grads(ctx, grad_w_ih, grad_w_hh, grad_bias, grad_w_peephole),
+            None, None, None, None, None)
 
 
 def _cell_forward_setup_context(ctx, inputs, output):
     x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole, forget_bias, cell_clip, training, *rest = inputs
     ctx.mark_non_differentiable(output[2])
-    _remember_optional_inputs(ctx, b_ih, b_hh, w_peephole, cell_clip, bool(rest and rest[0]))
+    _remember_optional_inputs(ctx, w_hh, b_ih, b_hh, w_peephole, cell_clip, bool(rest and rest[0]))
     ctx.save_for_backward(x, h, c, w_ih, w_hh, w_peephole, output[2])
 
 
@@ -118,8 +121,8 @@ def _cell_forward_backward(ctx, grad_h_new, grad_c_new, grad_workspace):
     grad_x, grad_h, grad_c, grad_w_ih, grad_w_hh, grad_bias, grad_w_peephole = ops.cell_backward(
         grad_h_new, grad_c_new, x, h, c, w_ih, w_hh, w_peephole, workspace, ctx.cell_clip, ctx.tf_layout
     )
-    return (grad_x, grad_h, grad_c, grad_w_ih, grad_w_hh,
-            *_bias_and_peephole_grads(ctx, grad_bias, grad_w_peephole), None, None, None, None)
+    return (grad_x, grad_h, grad_c, *_weight_grads(ctx, grad_w_ih, grad_w_hh, grad_bias, grad_w_peephole),
+            None, None, None, None)
 
 
 def _no_double_backward(ctx, *grads):

@@ -129,12 +129,13 @@ def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, w_peephole=N
 
     x [T, B, I] (time-major), h0 [B, H_out], c0 [B, H], torch.nn.LSTM's weights of one layer and direction,
     w_peephole [3, H], sequence_lengths [B] int64. Returns (output [T, B, H_out], h_n [B, H_out], c_n [B, H]).
-    tf_layout: the weights are TF's instead (w_ih [I, 4H], w_hh [H, 4H], gate blocks i, j, f, o; see layout.py).
+    tf_layout: the weights are TF's instead: w_ih is TF's kernel [I + H, 4H] (gate blocks i, j, f, o; see layout.py),
+    w_hh is None, the biases are in TF's gate order.
     """
     chosen = choose_backend(backend, x, w_hr, tf_options_in_use(w_peephole, forget_bias, cell_clip),
                             sequence_lengths)
     if tf_layout and chosen != "fused":
-        w_ih, w_hh, b_ih, b_hh = layout.torch_layout(w_ih, w_hh, b_ih, b_hh)
+        w_ih, w_hh, b_ih, b_hh = layout.torch_layout(w_ih, b_ih, b_hh, x.shape[-1])
         tf_layout = False
     if chosen == "reference":
         return reference.lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr=w_hr, w_peephole=w_peephole,
@@ -155,7 +156,7 @@ def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, *, w_peephole=None, for
     chosen = choose_backend(backend, x, tf_options=tf_options_in_use(w_peephole, forget_bias, cell_clip),
                             single_step=True)
     if tf_layout and chosen != "fused":
-        w_ih, w_hh, b_ih, b_hh = layout.torch_layout(w_ih, w_hh, b_ih, b_hh)
+        w_ih, w_hh, b_ih, b_hh = layout.torch_layout(w_ih, b_ih, b_hh, x.shape[-1])
         tf_layout = False
     if chosen == "reference":
         return reference.lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole=w_peephole,

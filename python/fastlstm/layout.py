@@ -1,5 +1,5 @@
 """Weight layouts. torch's: w_ih [4H, I], w_hh [4H, H], gate blocks (i, f, g, o). TF1's: one kernel [I + H, 4H]
-on concat[x, h], gate blocks (i, j=g, f, o); the fused ops take it split at row I (``tf_layout=True``)."""
+on concat[x, h], gate blocks (i, j=g, f, o); the fused ops take it as it is (``tf_layout=True``)."""
 
 import torch
 
@@ -18,12 +18,13 @@ def torch_gates_to_tf(matrix, hidden_size):
     return tf_gates_to_torch(matrix, hidden_size)
 
 
-def torch_layout(w_ih, w_hh, b_ih, b_hh):
-    """TF-layout weights (w_ih [I, 4H], w_hh [H, 4H], biases in TF gate order) in torch's layout, differentiably."""
-    hidden_size = w_hh.shape[0]
+def torch_layout(kernel, b_ih, b_hh, input_size):
+    """TF's kernel [I + H, 4H] and biases in TF gate order -> torch's w_ih [4H, I], w_hh [4H, H], b_ih, b_hh,
+    differentiably."""
+    hidden_size = kernel.shape[1] // 4
+    torch_kernel = tf_gates_to_torch(kernel, hidden_size).t()
 
     def bias(b):
         return None if b is None else tf_gates_to_torch(b, hidden_size)
 
-    return (tf_gates_to_torch(w_ih, hidden_size).t(), tf_gates_to_torch(w_hh, hidden_size).t(), bias(b_ih),
-            bias(b_hh))
+    return torch_kernel[:, :input_size], torch_kernel[:, input_size:], bias(b_ih), bias(b_hh)

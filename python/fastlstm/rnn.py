@@ -7,7 +7,7 @@ loop. Past a row's sequence length the output is zero and the state is carried t
 import contextlib
 
 import torch
-from torch.utils._pytree import tree_map
+from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 
 from . import functional
 from ._ops import WORKSPACE_WIDTH
@@ -62,10 +62,7 @@ def _run_fused(spec, inputs, state, lengths, chunk_steps):
     for x in inputs.split(chunk_steps):
         t0 = chunk_steps * len(outputs)
         chunk_lengths = None if lengths is None else (lengths - t0).clamp(0, x.shape[0])
-        output, h, c = functional.lstm(x, h, c, spec["w_ih"], spec["w_hh"], spec["b"], None,
-                                       w_peephole=spec["w_peephole"], sequence_lengths=chunk_lengths,
-                                       forget_bias=spec["forget_bias"], cell_clip=spec["cell_clip"],
-                                       tf_layout=spec["tf_layout"])
+        output, h, c = functional.lstm(x, h, c, sequence_lengths=chunk_lengths, **spec)
         outputs.append(output)
     return (outputs[0] if len(outputs) == 1 else torch.cat(outputs)), LSTMStateTuple(c, h)
 
@@ -85,9 +82,13 @@ def _run(cell, inputs, state, lengths, swap_memory=False):
         return _run_fused(spec, inputs, state, lengths, chunk_steps)
     first = _first(inputs)
     cell.begin_sequence(first.shape[1], first.dtype, first.device)
+    # unbind once: its backward stacks the T step gradients in one pass, where x[t] per step would fill a zero
+    # tensor the size of the whole input for each step's gradient.
+    leaves, structure = tree_flatten(inputs)
+    steps = zip(*(leaf.unbind(0) for leaf in leaves))
     outputs = []
-    for t in range(first.shape[0]):
-        output, new_state = cell(tree_map(lambda x: x[t], inputs), state)
+    for t, step in enumerate(steps):
+        output, new_state = cell(tree_unflatten(list(step), structure), state)
         if lengths is None:
             state = new_state
         else:

@@ -134,8 +134,3 @@ def tf_layer_norm(x, gamma, beta):
     variance = (x - mean).pow(2).mean(-1, keepdim=True)
     return (x - mean) * torch.rsqrt(variance + TF_LAYER_NORM_EPSILON) * gamma + beta
 
-
-def fused_lstm_weights(kernel, bias, input_size):
-    """TF kernel [I + H, 4H] (i, j, f, o) and bias [4H] -> the fused ops' TF-layout arguments w_ih [I, 4H],
-    w_hh [H, 4H], b [4H]: row views of the kernel, no copy (the ops take TF's layout with tf_layout=True)."""
-    return kernel[:input_size], kernel[input_size:], bias

@@ -6,8 +6,7 @@ import torch
 from torch import nn
 
 from .. import functional
-from .base import (LSTMStateCell, LSTMStateTuple, SeededGenerators, fused_lstm_weights, tf_bias, tf_kernel,
-                   tf_layer_norm)
+from .base import LSTMStateCell, LSTMStateTuple, SeededGenerators, tf_bias, tf_kernel, tf_layer_norm
 
 
 def _is_tanh(activation):
@@ -24,7 +23,7 @@ class _FusableLSTMCell(LSTMStateCell):
     _spec_cache = None
 
     def fused_spec(self):
-        """The fused ops' arguments (TF layout: views of the kernel). Without gradients to track they are kept until
+        """The fused ops' keyword arguments (TF layout). Without gradients to track they are kept until
         a parameter changes (data pointer or version), which spares the peephole stack per step."""
         tracking = torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())
         if tracking or torch.compiler.is_compiling():
@@ -42,16 +41,14 @@ class _FusableLSTMCell(LSTMStateCell):
         raise NotImplementedError
 
     def _spec(self, w_peephole=None, cell_clip=None):
-        # TF layout: the kernel's rows, read in place by the ops.
-        w_ih, w_hh, b = fused_lstm_weights(self.kernel, self.bias, self.input_size)
-        return dict(w_ih=w_ih, w_hh=w_hh, b=b, w_peephole=w_peephole, forget_bias=self.forget_bias,
+        # The fused ops' keyword arguments. TF layout: the ops take the kernel whole, as TF's LSTMBlockCell does, so
+        # its gradient comes back as one tensor (two row views would cost two full-size SliceBackward fills a step).
+        return dict(w_ih=self.kernel, w_hh=None, b_ih=self.bias, w_peephole=w_peephole, forget_bias=self.forget_bias,
                     cell_clip=float(cell_clip or 0.0), tf_layout=True)
 
     def _fused_step(self, inputs, state, spec):
         c, h = state
-        h_new, c_new = functional.lstm_cell(inputs, h, c, spec["w_ih"], spec["w_hh"], spec["b"], None,
-                                            w_peephole=spec["w_peephole"], forget_bias=spec["forget_bias"],
-                                            cell_clip=spec["cell_clip"], tf_layout=spec["tf_layout"])
+        h_new, c_new = functional.lstm_cell(inputs, h, c, **spec)
         return h_new, LSTMStateTuple(c_new, h_new)
 
 
@@ -170,10 +167,7 @@ class LSTMBlockFusedCell(LSTMBlockCell):
         c0, h0 = initial_state
         if sequence_length is not None:
             sequence_length = torch.as_tensor(sequence_length, dtype=torch.int64)
-        outputs, h_n, c_n = functional.lstm(inputs, h0, c0, spec["w_ih"], spec["w_hh"], spec["b"], None,
-                                            w_peephole=spec["w_peephole"], sequence_lengths=sequence_length,
-                                            forget_bias=spec["forget_bias"], cell_clip=spec["cell_clip"],
-                                            tf_layout=spec["tf_layout"])
+        outputs, h_n, c_n = functional.lstm(inputs, h0, c0, sequence_lengths=sequence_length, **spec)
         return outputs, LSTMStateTuple(c_n, h_n)
 
 
