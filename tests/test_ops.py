@@ -242,6 +242,19 @@ def test_thread_team_path_matches_reference(dtype, lengths):
         torch.set_num_threads(threads)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("lengths", [None, [3, 1]], ids=str)
+def test_few_rows_weight_gradients_match_reference(dtype, lengths):
+    """T * B below the input and hidden sizes (single steps, short sequences at batch 1-2): torch-layout weight
+    gradients come from grad_pre^T . inputs directly (cpu/lstm_kernel.cpp), on brgemm at float32."""
+    inputs = make_inputs(3, 2, 70, 80, dtype, peephole=True)
+    lengths = None if lengths is None else torch.tensor(lengths)
+    options = dict(forget_bias=0.5)
+    compare_with_grads(fused_sequence(inputs, lengths, **options), reference_sequence(inputs, lengths, **options),
+                       inputs, dtype)
+    compare_with_grads(fused_cell(inputs), reference_cell(inputs), inputs, dtype)
+
+
 def to_tf_layout(inputs):
     """The same weights in TF's layout (one kernel [I + H, 4H] in w_ih, gate blocks i, j, f, o; w_hh None), as new
     leaves."""

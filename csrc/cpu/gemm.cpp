@@ -82,6 +82,23 @@ void eigen_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, sca
   }
 }
 
+// Eigen's product runs on the calling thread. The GEMMs that reach it are the ones brgemm does not take: few rows
+// against a transposed weight (single steps: grad_x = d_pre . W_ih with W_ih stored [I, 4H]), which are wide: split
+// their columns over torch's threads when the work pays for a fork (~1 MFLOP a chunk).
+template <typename scalar_t>
+void eigen_gemm_columns(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, scalar_t alpha,
+                        const scalar_t* a, int64_t lda, const scalar_t* b, int64_t ldb, scalar_t beta, scalar_t* c,
+                        int64_t ldc) {
+  constexpr int64_t kColumns = 64;
+  const int64_t blocks = (n + kColumns - 1) / kColumns;
+  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 20) / std::max<int64_t>(1, 2 * m * kColumns * k));
+  at::parallel_for(0, blocks, grain, [&](int64_t begin, int64_t end) {
+    const int64_t n0 = begin * kColumns, width = std::min(n, end * kColumns) - n0;
+    eigen_gemm(trans_a, trans_b, m, width, k, alpha, a, lda, trans_b ? b + n0 * ldb : b + n0, ldb, beta, c + n0,
+               ldc);
+  });
+}
+
 template <typename scalar_t>
 void blas_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, scalar_t alpha, const scalar_t* a,
                int64_t lda, const scalar_t* b, int64_t ldb, scalar_t beta, scalar_t* c, int64_t ldc) {
@@ -188,7 +205,7 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, scalar_t 
     blas_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
-  eigen_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  eigen_gemm_columns(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 template void transpose<float>(const float*, int64_t, int64_t, int64_t, float*, int64_t);

@@ -110,9 +110,10 @@ void backward_units(const LstmParams<scalar_t>& p, int64_t j0, int64_t j1, const
   }
 }
 
-// A weight as the GEMMs read it: W [4H, K] (torch layout) and, when there is one, its transpose W^T [K, 4H], what
-// the brgemm micro-kernel wants. TF's layout stores W^T already; a torch-layout W is transposed once per call when
-// that pays (see above), else the GEMMs read W transposed in place.
+// A weight as the GEMMs read it: W [4H, K] (torch's layout) and/or its transpose W^T [K, 4H] (TF's layout). The
+// forward multiplies by W^T (x . W^T), which the brgemm micro-kernel wants stored as W^T; the backward by W
+// (d_pre . W), wanted stored as W. The orientation the layout lacks is transposed into a pooled copy once per call
+// when that pays (see above); else the GEMMs read the other one transposed in place.
 template <typename scalar_t>
 struct GemmWeight {
   const scalar_t* w = nullptr;    // [4H, K], or nullptr
@@ -122,19 +123,32 @@ struct GemmWeight {
 
 template <typename scalar_t>
 GemmWeight<scalar_t> gemm_weight(const scalar_t* weight, bool tf_layout, int64_t gates, int64_t k,
-                                 int64_t total_rows, int64_t gemm_rows) {
+                                 int64_t total_rows, int64_t gemm_rows, bool want_w_t) {
   GemmWeight<scalar_t> result;
-  if (tf_layout) {
-    result.w_t = weight;
-    return result;
-  }
-  result.w = weight;
-  if (total_rows >= kMinTotalRowsForPacking && gemm_rows >= kMinGemmRowsForPacking) {
+  (tf_layout ? result.w_t : result.w) = weight;
+  if (want_w_t != tf_layout && total_rows >= kMinTotalRowsForPacking && gemm_rows >= kMinGemmRowsForPacking) {
     result.packed = PooledScratch<scalar_t>(gates * k);
-    transpose(weight, gates, k, k, result.packed.data());
-    result.w_t = result.packed.data();
+    if (want_w_t) {
+      transpose(weight, gates, k, k, result.packed.data());
+      result.w_t = result.packed.data();
+    } else {
+      transpose(weight, k, gates, gates, result.packed.data());
+      result.w = result.packed.data();
+    }
   }
   return result;
+}
+
+// Columns [k0, k1) of out[rows, K] = d_pre[rows, 4H] . W (the backward's products for dx and dh).
+template <typename scalar_t>
+void gemm_by_weight(int64_t rows, int64_t gates, int64_t k, int64_t k0, int64_t k1, const scalar_t* d_pre,
+                    const GemmWeight<scalar_t>& weight, scalar_t* out, int64_t ldo) {
+  if (weight.w != nullptr) {
+    gemm<scalar_t>(false, false, rows, k1 - k0, gates, 1, d_pre, gates, weight.w + k0, k, 0, out + k0, ldo);
+  } else {
+    gemm<scalar_t>(false, true, rows, k1 - k0, gates, 1, d_pre, gates, weight.w_t + k0 * gates, gates, 0, out + k0,
+                   ldo);
+  }
 }
 
 // Columns {g*H + j : every gate block g; j in [j0, j1)} of C[rows, 4H] += A[rows, K] . W^T. One GEMM when the
@@ -193,8 +207,8 @@ void lstm_forward(const LstmParams<scalar_t>& p) {
   std::memcpy(p.h_n, p.h0, B * H * sizeof(scalar_t));
   std::memcpy(p.c_n, p.c0, B * H * sizeof(scalar_t));
   const auto units = p.w_peephole ? forward_units<scalar_t, true> : forward_units<scalar_t, false>;
-  const GemmWeight<scalar_t> w_ih = gemm_weight(p.w_ih, p.tf_layout, G, p.input_size, T * B, chunk_steps * B);
-  const GemmWeight<scalar_t> w_hh = gemm_weight(p.w_hh, p.tf_layout, G, H, T * B, B);
+  const GemmWeight<scalar_t> w_ih = gemm_weight(p.w_ih, p.tf_layout, G, p.input_size, T * B, chunk_steps * B, true);
+  const GemmWeight<scalar_t> w_hh = gemm_weight(p.w_hh, p.tf_layout, G, H, T * B, B, true);
 
   run_team(team_size(T, B, H), H, [&](int64_t j0, int64_t j1, const auto& sync) {
     for (int64_t t = 0; t < T; ++t) {
@@ -239,6 +253,8 @@ void lstm_backward(const LstmParams<scalar_t>& p) {
     std::fill(p.grad_c0, p.grad_c0 + B * H, scalar_t(0));
   }
   const auto units = p.w_peephole ? backward_units<scalar_t, true> : backward_units<scalar_t, false>;
+  const GemmWeight<scalar_t> w_ih = gemm_weight(p.w_ih, p.tf_layout, G, I, T * B, T * B, false);
+  const GemmWeight<scalar_t> w_hh = gemm_weight(p.w_hh, p.tf_layout, G, H, T * B, B, false);
 
   run_team(team_size(T, B, H), H, [&](int64_t j0, int64_t j1, const auto& sync) {
     for (int64_t t = T - 1; t >= 0; --t) {
@@ -259,11 +275,7 @@ void lstm_backward(const LstmParams<scalar_t>& p) {
       sync();  // the GEMM below reads every thread's grad_pre_t
       // dh_{t-1}[:, j0:j1] = d_pre_t . w_hh[:, j0:j1] for the running rows (the output gradient of t-1 is added when
       // t-1 is processed).
-      if (p.tf_layout) {  // w_hh is W^T [H, 4H]: its rows j0..j1 are W's columns
-        gemm<scalar_t>(false, true, rows, j1 - j0, G, 1, grad_pre_t, G, p.w_hh + j0 * G, G, 0, p.grad_h0 + j0, H);
-      } else {
-        gemm<scalar_t>(false, false, rows, j1 - j0, G, 1, grad_pre_t, G, p.w_hh + j0, H, 0, p.grad_h0 + j0, H);
-      }
+      gemm_by_weight(rows, G, H, j0, j1, grad_pre_t, w_hh, p.grad_h0, H);
     }
   });
 
@@ -272,20 +284,30 @@ void lstm_backward(const LstmParams<scalar_t>& p) {
   // with in = x [TB, I] or h_prev = [h0; output[0 .. T-2]] [TB, H]. Transposing those moves (I + H) * TB values
   // instead of the 4H * TB of grad_pre; the [K, 4H] results are small.
   const int64_t rows_total = T * B;
-  gemm<scalar_t>(false, p.tf_layout, rows_total, I, G, 1, p.grad_pre, G, p.w_ih, p.tf_layout ? G : I, 0, p.grad_x,
-                 I);
-  const PooledScratch<scalar_t> inputs_t(std::max(I, H) * rows_total);
-  // In TF's layout the [K, 4H] products are the gradients themselves; in torch's they are transposed into place.
-  const PooledScratch<scalar_t> grad_w_t(p.tf_layout ? 0 : std::max(I, H) * G);
-  transpose(p.x, rows_total, I, I, inputs_t.data());
-  scalar_t* grad_w_ih_t = p.tf_layout ? p.grad_w_ih : grad_w_t.data();
-  gemm<scalar_t>(false, false, I, G, rows_total, 1, inputs_t.data(), rows_total, p.grad_pre, G, 0, grad_w_ih_t, G);
-  if (!p.tf_layout) transpose(grad_w_t.data(), I, G, G, p.grad_w_ih);
-  transpose(p.h0, B, H, H, inputs_t.data(), rows_total);
-  transpose(p.saved_output, rows_total - B, H, H, inputs_t.data() + B, rows_total);
-  scalar_t* grad_w_hh_t = p.tf_layout ? p.grad_w_hh : grad_w_t.data();
-  gemm<scalar_t>(false, false, H, G, rows_total, 1, inputs_t.data(), rows_total, p.grad_pre, G, 0, grad_w_hh_t, G);
-  if (!p.tf_layout) transpose(grad_w_t.data(), H, G, G, p.grad_w_hh);
+  gemm_by_weight(rows_total, G, I, 0, I, p.grad_pre, w_ih, p.grad_x, I);
+  if (!p.tf_layout && rows_total < std::min(I, H)) {
+    // Few rows (single steps): torch's grad_w [4H, K] = grad_pre^T . in directly. Transposing grad_pre (4H * TB
+    // values, inside gemm) costs less than transposing the [K, 4H] products into place below.
+    gemm<scalar_t>(true, false, G, I, rows_total, 1, p.grad_pre, G, p.x, I, 0, p.grad_w_ih, I);
+    gemm<scalar_t>(true, false, G, H, B, 1, p.grad_pre, G, p.h0, H, 0, p.grad_w_hh, H);
+    if (T > 1) {
+      gemm<scalar_t>(true, false, G, H, rows_total - B, 1, p.grad_pre + B * G, G, p.saved_output, H, 1, p.grad_w_hh,
+                     H);
+    }
+  } else {
+    const PooledScratch<scalar_t> inputs_t(std::max(I, H) * rows_total);
+    // In TF's layout the [K, 4H] products are the gradients themselves; in torch's they are transposed into place.
+    const PooledScratch<scalar_t> grad_w_t(p.tf_layout ? 0 : std::max(I, H) * G);
+    transpose(p.x, rows_total, I, I, inputs_t.data());
+    scalar_t* grad_w_ih_t = p.tf_layout ? p.grad_w_ih : grad_w_t.data();
+    gemm<scalar_t>(false, false, I, G, rows_total, 1, inputs_t.data(), rows_total, p.grad_pre, G, 0, grad_w_ih_t, G);
+    if (!p.tf_layout) transpose(grad_w_t.data(), I, G, G, p.grad_w_ih);
+    transpose(p.h0, B, H, H, inputs_t.data(), rows_total);
+    transpose(p.saved_output, rows_total - B, H, H, inputs_t.data() + B, rows_total);
+    scalar_t* grad_w_hh_t = p.tf_layout ? p.grad_w_hh : grad_w_t.data();
+    gemm<scalar_t>(false, false, H, G, rows_total, 1, inputs_t.data(), rows_total, p.grad_pre, G, 0, grad_w_hh_t, G);
+    if (!p.tf_layout) transpose(grad_w_t.data(), H, G, G, p.grad_w_hh);
+  }
   // Bias gradient: column sums of grad_pre, in blocks of columns so that the inner loop runs along rows of memory.
   at::parallel_for(0, (G + 63) / 64, 1, [&](int64_t begin, int64_t end) {
     const int64_t k0 = begin * 64, k1 = std::min(G, end * 64);
