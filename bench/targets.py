@@ -68,6 +68,33 @@ def single_step_rows(repeats):
     return rows
 
 
+def step_loop_training_rows(repeats, steps=50):
+    """BPTT through a loop of single steps (an RL policy trained step by step): no goal set, shown for the record."""
+    rows = []
+    for batch, hidden in [(1, 128), (8, 256)]:
+        ours = fastlstm.LSTMCell(hidden, hidden)
+        theirs = torch.nn.LSTMCell(hidden, hidden)
+        theirs.load_state_dict(ours.state_dict())
+        xs = torch.randn(steps, batch, hidden)
+
+        def loop(module):
+            def run():
+                h = c = torch.zeros(batch, hidden)
+                total = 0
+                for x in xs:
+                    h, c = module(x, (h, c))
+                    total = total + h.sum()
+                total.backward()
+            return run
+
+        r = measure({"torch": loop(theirs), "fastlstm": loop(ours)}, repeats)
+        ratio = r["torch"]["median_ms"] / r["fastlstm"]["median_ms"]
+        rows.append((f"{steps}-step LSTMCell loop, forward + backward, B={batch} H={hidden}: torch "
+                     f"{r['torch']['median_ms']:.2f} ms, fastlstm {r['fastlstm']['median_ms']:.2f} ms", f"{ratio:.2f}x",
+                     "(none set)", None))
+    return rows
+
+
 def variable_length_rows(repeats):
     seq_len, batch, input_size, hidden = 200, 32, 128, 128
     ours = fastlstm.LSTM(input_size, hidden)
@@ -170,7 +197,7 @@ def print_goal_table(rows):
 def all_rows(results, configs, repeats, progress=None):
     rows = module_ratio_rows(results, configs)
     steps = [lambda: flop_rate_rows(repeats), lambda: single_step_rows(repeats),
-             lambda: variable_length_rows(repeats), lambda: tensorflow_rows(results, configs, repeats), memory_rows]
+             lambda: step_loop_training_rows(repeats), lambda: variable_length_rows(repeats), lambda: tensorflow_rows(results, configs, repeats), memory_rows]
     for step in steps:
         rows += step()
         if progress is not None:

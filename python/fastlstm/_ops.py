@@ -1,4 +1,5 @@
-"""Loads the compiled ops (torch.ops.fastlstm.*) and registers their fake kernels and autograd formulas."""
+"""Loads the compiled ops (torch.ops.fastlstm.*) and registers their fake kernels. (Their autograd is C++:
+csrc/autograd.cpp.)"""
 
 import torch
 
@@ -67,79 +68,3 @@ def _cell_forward_fake(x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole, forget_bias,
 def _cell_backward_fake(grad_h_new, grad_c_new, x, h, c, w_ih, w_hh, w_peephole, workspace, cell_clip,
                         tf_layout=False):
     return _backward_fake_grads(x, h, c, w_ih, w_hh, w_peephole)
-
-
-def _weight_grads(ctx, grad_w_ih, grad_w_hh, grad_bias, grad_w_peephole):
-    return (
-        grad_w_ih,
-        grad_w_hh if ctx.has_w_hh else None,
-        grad_bias if ctx.has_b_ih else None,
-        grad_bias if ctx.has_b_hh else None,
-        grad_w_peephole if ctx.has_peephole else None,
-    )
-
-
-def _remember_optional_inputs(ctx, w_hh, b_ih, b_hh, w_peephole, cell_clip, tf_layout):
-    # Outputs nobody differentiated arrive as None instead of zero tensors (the workspace alone would be a
-    # [T, B, 5H] fill per backward); the backward ops take missing gradients as zero.
-    ctx.set_materialize_grads(False)
-    ctx.has_w_hh = w_hh is not None
-    ctx.has_b_ih = b_ih is not None
-    ctx.has_b_hh = b_hh is not None
-    ctx.has_peephole = w_peephole is not None
-    ctx.cell_clip = cell_clip
-    ctx.tf_layout = tf_layout
-
-
-def _forward_setup_context(ctx, inputs, output):
-    x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole, sequence_lengths, forget_bias, cell_clip, training, *rest = inputs
-    out, _, _, workspace = output
-    ctx.mark_non_differentiable(workspace)
-    _remember_optional_inputs(ctx, w_hh, b_ih, b_hh, w_peephole, cell_clip, bool(rest and rest[0]))
-    ctx.save_for_backward(x, h0, c0, w_ih, w_hh, w_peephole, sequence_lengths, out, workspace)
-
-
-def _forward_backward(ctx, grad_output, grad_h_n, grad_c_n, grad_workspace):
-    x, h0, c0, w_ih, w_hh, w_peephole, sequence_lengths, out, workspace = ctx.saved_tensors
-    grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_bias, grad_w_peephole = ops.backward(
-        grad_output, grad_h_n, grad_c_n, x, h0, c0, w_ih, w_hh, w_peephole, sequence_lengths, out, workspace,
-        ctx.cell_clip, ctx.tf_layout,
-    )
-    return (grad_x, grad_h0, grad_c0, *_weight_grads(ctx, grad_w_ih, grad_w_hh, grad_bias, grad_w_peephole),
-            None, None, None, None, None)
-
-
-def _cell_forward_setup_context(ctx, inputs, output):
-    x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole, forget_bias, cell_clip, training, *rest = inputs
-    ctx.mark_non_differentiable(output[2])
-    _remember_optional_inputs(ctx, w_hh, b_ih, b_hh, w_peephole, cell_clip, bool(rest and rest[0]))
-    ctx.save_for_backward(x, h, c, w_ih, w_hh, w_peephole, output[2])
-
-
-def _cell_forward_backward(ctx, grad_h_new, grad_c_new, grad_workspace):
-    x, h, c, w_ih, w_hh, w_peephole, workspace = ctx.saved_tensors
-    grad_x, grad_h, grad_c, grad_w_ih, grad_w_hh, grad_bias, grad_w_peephole = ops.cell_backward(
-        grad_h_new, grad_c_new, x, h, c, w_ih, w_hh, w_peephole, workspace, ctx.cell_clip, ctx.tf_layout
-    )
-    return (grad_x, grad_h, grad_c, *_weight_grads(ctx, grad_w_ih, grad_w_hh, grad_bias, grad_w_peephole),
-            None, None, None, None)
-
-
-def _no_double_backward(ctx, *grads):
-    raise RuntimeError(
-        "fastlstm: the fused LSTM ops have no second derivative (create_graph=True, then differentiating the "
-        "gradient); use backend='reference' for higher-order gradients"
-    )
-
-
-def _nothing_to_save(ctx, inputs, output):
-    pass
-
-
-torch.library.register_autograd("fastlstm::forward", _forward_backward, setup_context=_forward_setup_context)
-torch.library.register_autograd(
-    "fastlstm::cell_forward", _cell_forward_backward, setup_context=_cell_forward_setup_context
-)
-# Without these, differentiating a gradient would run with a warning and silently wrong results.
-for _backward_op in ("fastlstm::backward", "fastlstm::cell_backward"):
-    torch.library.register_autograd(_backward_op, _no_double_backward, setup_context=_nothing_to_save)

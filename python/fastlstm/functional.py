@@ -115,8 +115,9 @@ def _needs_workspace(*tensors):
 
 
 def _call_fused(op, training, *args):
-    """Calls a fused op. With no gradient to track it goes below the autograd layer: torch.library's autograd kernel
-    is Python and costs ~3.5 us a call (measured), as much as a whole single step at batch 1, H=128."""
+    """Calls a fused op. With no gradient to track it goes below the autograd layer: the autograd kernel
+    (csrc/autograd.cpp) costs ~1 us a call even with nothing to record (measured), ~8% of a single step at batch 1,
+    H=128."""
     if training or torch.compiler.is_compiling():
         return op(*args)
     with torch._C._AutoDispatchBelowAutograd():
