@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from fastlstm import ops, reference
+from fastlstm import functional, ops, reference
 from conftest import assert_close
 
 
@@ -298,6 +298,20 @@ def test_tf_layout_matches_torch_layout(dtype, shape, lengths):
     for name, a in zip(names, tf_grads):
         b = grads[name]
         assert_close(a, tf_order(b) if name in ("w_ih", "b_ih", "b_hh") else b, dtype)
+
+
+def test_tf_layout_on_other_backends_converts_to_torch_layout():
+    """Backends without TF's layout (the reference here; cuDNN on a GPU) get the kernel converted (layout.torch_layout),
+    differentiably: same results and kernel gradients as the fused ops reading it in place."""
+    inputs, _ = to_tf_layout(make_inputs(4, 3, 5, 6, peephole=True))
+    i = inputs
+    lengths = torch.tensor([4, 1, 3])
+    kwargs = dict(w_peephole=i["w_peephole"], forget_bias=0.5, cell_clip=0.8, tf_layout=True)
+    for run in (lambda backend: functional.lstm(i["x"], i["h0"], i["c0"], i["w_ih"], None, i["b_ih"], i["b_hh"],
+                                                sequence_lengths=lengths, backend=backend, **kwargs),
+                lambda backend: functional.lstm_cell(i["x"][0], i["h0"], i["c0"], i["w_ih"], None, i["b_ih"],
+                                                     i["b_hh"], backend=backend, **kwargs)):
+        compare_with_grads(run("fused"), run("reference"), inputs, torch.float64)
 
 
 def test_tf_layout_cell_gradcheck_and_opcheck():
