@@ -255,6 +255,24 @@ def test_few_rows_weight_gradients_match_reference(dtype, lengths):
     compare_with_grads(fused_cell(inputs), reference_cell(inputs), inputs, dtype)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("batch", [2, 13])
+def test_small_batch_shapes_match_reference(dtype, batch):
+    """2-16 rows against a weight read transposed take a row-dot kernel (cpu/gemm.cpp): row blocks of 8 and a
+    remainder, sizes that are no multiple of the vector width; torch's layout and TF's."""
+    inputs = make_inputs(3, batch, 19, 21, dtype, peephole=True)
+    compare_with_grads(fused_sequence(inputs, forget_bias=0.5), reference_sequence(inputs, forget_bias=0.5), inputs,
+                       dtype)
+    compare_with_grads(fused_cell(inputs), reference_cell(inputs), inputs, dtype)
+    i, _ = to_tf_layout(inputs)
+    kwargs = dict(w_peephole=i["w_peephole"], forget_bias=0.5, tf_layout=True)
+    for run in (lambda backend: functional.lstm(i["x"], i["h0"], i["c0"], i["w_ih"], None, i["b_ih"], i["b_hh"],
+                                                backend=backend, **kwargs),
+                lambda backend: functional.lstm_cell(i["x"][0], i["h0"], i["c0"], i["w_ih"], None, i["b_ih"],
+                                                     i["b_hh"], backend=backend, **kwargs)):
+        compare_with_grads(run("fused"), run("reference"), i, dtype)
+
+
 def to_tf_layout(inputs):
     """The same weights in TF's layout (one kernel [I + H, 4H] in w_ih, gate blocks i, j, f, o; w_hh None), as new
     leaves."""
