@@ -1,6 +1,8 @@
 """The measurements behind the CPU goal table (issue 3): FLOP rate, single steps, variable lengths, TF's fused
-kernel, memory saved for backward. Each function returns rows (what, measured, goal, met) for the table."""
+kernel, memory saved for backward; and rows with no goal set (step-loop training, projections). Each function returns
+rows (what, measured, goal, met) for the table."""
 
+import warnings
 
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence
@@ -92,6 +94,37 @@ def step_loop_training_rows(repeats, steps=50):
         rows.append((f"{steps}-step LSTMCell loop, forward + backward, B={batch} H={hidden}: torch "
                      f"{r['torch']['median_ms']:.2f} ms, fastlstm {r['fastlstm']['median_ms']:.2f} ms", f"{ratio:.2f}x",
                      "(none set)", None))
+    return rows
+
+
+def projection_rows(repeats):
+    """proj_size (LSTMP, speech models): no goal set, shown for the record. torch.nn.LSTM with projections leaves
+    oneDNN for its default implementation."""
+    seq_len, batch, input_size, hidden, proj = 100, 16, 256, 256, 128
+    ours = fastlstm.LSTM(input_size, hidden, proj_size=proj)
+    theirs = torch.nn.LSTM(input_size, hidden, proj_size=proj)
+    theirs.load_state_dict(ours.state_dict())
+    x = torch.randn(seq_len, batch, input_size, requires_grad=True)
+
+    def inference(module):
+        def run():
+            with torch.no_grad():
+                module(x)
+        return run
+
+    def training(module):
+        def run():
+            module(x)[0].sum().backward()
+        return run
+
+    rows = []
+    for mode, make in (("inference", inference), ("training", training)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch: "LSTM with projections is not supported with oneDNN"
+            r = measure({"torch": make(theirs), "fastlstm": make(ours)}, repeats)
+        ratio = r["torch"]["median_ms"] / r["fastlstm"]["median_ms"]
+        rows.append((f"proj_size={proj}, C2 shape, {mode}: torch {r['torch']['median_ms']:.2f} ms, fastlstm "
+                     f"{r['fastlstm']['median_ms']:.2f} ms", f"{ratio:.2f}x", "(none set)", None))
     return rows
 
 
@@ -197,7 +230,8 @@ def print_goal_table(rows):
 def all_rows(results, configs, repeats, progress=None):
     rows = module_ratio_rows(results, configs)
     steps = [lambda: flop_rate_rows(repeats), lambda: single_step_rows(repeats),
-             lambda: step_loop_training_rows(repeats), lambda: variable_length_rows(repeats), lambda: tensorflow_rows(results, configs, repeats), memory_rows]
+             lambda: step_loop_training_rows(repeats), lambda: projection_rows(repeats),
+             lambda: variable_length_rows(repeats), lambda: tensorflow_rows(results, configs, repeats), memory_rows]
     for step in steps:
         rows += step()
         if progress is not None:

@@ -21,17 +21,18 @@ using torch::autograd::variable_list;
 
 using ForwardSignature = ForwardResult(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
                                        const OptTensor&, const OptTensor&, const OptTensor&, const OptTensor&,
-                                       const OptTensor&, double, double, bool, bool);
+                                       const OptTensor&, double, double, bool, bool, const OptTensor&);
 using BackwardSignature = BackwardResult(const OptTensor&, const OptTensor&, const OptTensor&, const at::Tensor&,
                                          const at::Tensor&, const at::Tensor&, const at::Tensor&, const OptTensor&,
                                          const OptTensor&, const OptTensor&, const at::Tensor&, const at::Tensor&,
-                                         double, bool);
+                                         double, bool, const OptTensor&);
 using CellForwardSignature = CellForwardResult(const at::Tensor&, const at::Tensor&, const at::Tensor&,
                                                const at::Tensor&, const OptTensor&, const OptTensor&,
-                                               const OptTensor&, const OptTensor&, double, double, bool, bool);
+                                               const OptTensor&, const OptTensor&, double, double, bool, bool,
+                                               const OptTensor&);
 using CellBackwardSignature = BackwardResult(const OptTensor&, const OptTensor&, const at::Tensor&, const at::Tensor&,
                                              const at::Tensor&, const at::Tensor&, const OptTensor&,
-                                             const OptTensor&, const at::Tensor&, double, bool);
+                                             const OptTensor&, const at::Tensor&, double, bool, const OptTensor&);
 
 template <typename Signature>
 c10::TypedOperatorHandle<Signature> op_handle(const char* name) {
@@ -47,7 +48,7 @@ variable_list as_list(const std::tuple<Tensors...>& result) {
 }
 
 // Gradients of (w_ih, w_hh, b_ih, b_hh, w_peephole) from the backward op's (grad_w_ih, grad_w_hh, grad_bias,
-// grad_w_peephole): one bias gradient serves both biases; absent inputs get none.
+// grad_w_peephole): one bias gradient serves both biases; absent inputs get none. (grad_w_hr is the last input's.)
 variable_list weight_grads(AutogradContext* ctx, const BackwardResult& grads) {
   const auto has = [&](const char* name) { return ctx->saved_data[name].toBool(); };
   const at::Tensor& grad_bias = std::get<5>(grads);
@@ -57,7 +58,7 @@ variable_list weight_grads(AutogradContext* ctx, const BackwardResult& grads) {
 }
 
 void remember_inputs(AutogradContext* ctx, const OptTensor& w_hh, const OptTensor& b_ih, const OptTensor& b_hh,
-                     const OptTensor& w_peephole, double cell_clip, bool tf_layout) {
+                     const OptTensor& w_peephole, const OptTensor& w_hr, double cell_clip, bool tf_layout) {
   // Outputs nobody differentiated arrive undefined instead of zero-filled (the workspace alone would be a
   // [T, B, 5H] fill per backward); the backward ops take missing gradients as zero.
   ctx->set_materialize_grads(false);
@@ -65,6 +66,7 @@ void remember_inputs(AutogradContext* ctx, const OptTensor& w_hh, const OptTenso
   ctx->saved_data["b_ih"] = b_ih.has_value();
   ctx->saved_data["b_hh"] = b_hh.has_value();
   ctx->saved_data["w_peephole"] = w_peephole.has_value();
+  ctx->saved_data["w_hr"] = w_hr.has_value();
   ctx->saved_data["cell_clip"] = cell_clip;
   ctx->saved_data["tf_layout"] = tf_layout;
 }
@@ -73,15 +75,16 @@ struct SequenceFunction : torch::autograd::Function<SequenceFunction> {
   static variable_list forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0,
                                const at::Tensor& w_ih, const OptTensor& w_hh, const OptTensor& b_ih,
                                const OptTensor& b_hh, const OptTensor& w_peephole, const OptTensor& sequence_lengths,
-                               double forget_bias, double cell_clip, bool training, bool tf_layout) {
+                               double forget_bias, double cell_clip, bool training, bool tf_layout,
+                               const OptTensor& w_hr) {
     static const auto op = op_handle<ForwardSignature>("fastlstm::forward");
     at::AutoDispatchBelowADInplaceOrView below_autograd;
     auto result = as_list(op.call(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole, sequence_lengths, forget_bias,
-                                  cell_clip, training, tf_layout));
+                                  cell_clip, training, tf_layout, w_hr));
     ctx->mark_non_differentiable({result[3]});
-    remember_inputs(ctx, w_hh, b_ih, b_hh, w_peephole, cell_clip, tf_layout);
+    remember_inputs(ctx, w_hh, b_ih, b_hh, w_peephole, w_hr, cell_clip, tf_layout);
     ctx->save_for_backward({x, h0, c0, w_ih, or_undefined(w_hh), or_undefined(w_peephole),
-                            or_undefined(sequence_lengths), result[0], result[3]});
+                            or_undefined(sequence_lengths), result[0], result[3], or_undefined(w_hr)});
     return result;
   }
 
@@ -91,10 +94,11 @@ struct SequenceFunction : torch::autograd::Function<SequenceFunction> {
     const BackwardResult g =
         op.call(optional(grads[0]), optional(grads[1]), optional(grads[2]), s[0], s[1], s[2], s[3], optional(s[4]),
                 optional(s[5]), optional(s[6]), s[7], s[8], ctx->saved_data["cell_clip"].toDouble(),
-                ctx->saved_data["tf_layout"].toBool());
+                ctx->saved_data["tf_layout"].toBool(), optional(s[9]));
     variable_list result{std::get<0>(g), std::get<1>(g), std::get<2>(g)};
     for (const at::Tensor& grad : weight_grads(ctx, g)) result.push_back(grad);
     result.resize(13);  // sequence_lengths, forget_bias, cell_clip, training, tf_layout: none
+    result.push_back(ctx->saved_data["w_hr"].toBool() ? std::get<7>(g) : at::Tensor());
     return result;
   }
 };
@@ -103,14 +107,15 @@ struct CellFunction : torch::autograd::Function<CellFunction> {
   static variable_list forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& h, const at::Tensor& c,
                                const at::Tensor& w_ih, const OptTensor& w_hh, const OptTensor& b_ih,
                                const OptTensor& b_hh, const OptTensor& w_peephole, double forget_bias,
-                               double cell_clip, bool training, bool tf_layout) {
+                               double cell_clip, bool training, bool tf_layout, const OptTensor& w_hr) {
     static const auto op = op_handle<CellForwardSignature>("fastlstm::cell_forward");
     at::AutoDispatchBelowADInplaceOrView below_autograd;
-    auto result =
-        as_list(op.call(x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole, forget_bias, cell_clip, training, tf_layout));
+    auto result = as_list(
+        op.call(x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole, forget_bias, cell_clip, training, tf_layout, w_hr));
     ctx->mark_non_differentiable({result[2]});
-    remember_inputs(ctx, w_hh, b_ih, b_hh, w_peephole, cell_clip, tf_layout);
-    ctx->save_for_backward({x, h, c, w_ih, or_undefined(w_hh), or_undefined(w_peephole), result[2]});
+    remember_inputs(ctx, w_hh, b_ih, b_hh, w_peephole, w_hr, cell_clip, tf_layout);
+    ctx->save_for_backward(
+        {x, h, c, w_ih, or_undefined(w_hh), or_undefined(w_peephole), result[2], or_undefined(w_hr)});
     return result;
   }
 
@@ -119,10 +124,11 @@ struct CellFunction : torch::autograd::Function<CellFunction> {
     const variable_list s = ctx->get_saved_variables();
     const BackwardResult g = op.call(optional(grads[0]), optional(grads[1]), s[0], s[1], s[2], s[3], optional(s[4]),
                                      optional(s[5]), s[6], ctx->saved_data["cell_clip"].toDouble(),
-                                     ctx->saved_data["tf_layout"].toBool());
+                                     ctx->saved_data["tf_layout"].toBool(), optional(s[7]));
     variable_list result{std::get<0>(g), std::get<1>(g), std::get<2>(g)};
     for (const at::Tensor& grad : weight_grads(ctx, g)) result.push_back(grad);
     result.resize(12);  // forget_bias, cell_clip, training, tf_layout: none
+    result.push_back(ctx->saved_data["w_hr"].toBool() ? std::get<7>(g) : at::Tensor());
     return result;
   }
 };
@@ -146,40 +152,45 @@ struct NoSecondDerivative : torch::autograd::Function<NoSecondDerivative<Signatu
 ForwardResult forward_autograd(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0,
                                const at::Tensor& w_ih, const OptTensor& w_hh, const OptTensor& b_ih,
                                const OptTensor& b_hh, const OptTensor& w_peephole, const OptTensor& sequence_lengths,
-                               double forget_bias, double cell_clip, bool training, bool tf_layout) {
+                               double forget_bias, double cell_clip, bool training, bool tf_layout,
+                               const OptTensor& w_hr) {
   const variable_list r = SequenceFunction::apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole, sequence_lengths,
-                                                  forget_bias, cell_clip, training, tf_layout);
+                                                  forget_bias, cell_clip, training, tf_layout, w_hr);
   return {r[0], r[1], r[2], r[3]};
 }
 
 CellForwardResult cell_forward_autograd(const at::Tensor& x, const at::Tensor& h, const at::Tensor& c,
                                         const at::Tensor& w_ih, const OptTensor& w_hh, const OptTensor& b_ih,
                                         const OptTensor& b_hh, const OptTensor& w_peephole, double forget_bias,
-                                        double cell_clip, bool training, bool tf_layout) {
-  const variable_list r =
-      CellFunction::apply(x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole, forget_bias, cell_clip, training, tf_layout);
+                                        double cell_clip, bool training, bool tf_layout, const OptTensor& w_hr) {
+  const variable_list r = CellFunction::apply(x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole, forget_bias, cell_clip,
+                                              training, tf_layout, w_hr);
   return {r[0], r[1], r[2]};
 }
 
-BackwardResult as_backward_result(const variable_list& r) { return {r[0], r[1], r[2], r[3], r[4], r[5], r[6]}; }
+BackwardResult as_backward_result(const variable_list& r) {
+  return {r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]};
+}
 
 BackwardResult backward_autograd(const OptTensor& grad_output, const OptTensor& grad_h_n, const OptTensor& grad_c_n,
                                  const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0,
                                  const at::Tensor& w_ih, const OptTensor& w_hh, const OptTensor& w_peephole,
                                  const OptTensor& sequence_lengths, const at::Tensor& output,
-                                 const at::Tensor& workspace, double cell_clip, bool tf_layout) {
+                                 const at::Tensor& workspace, double cell_clip, bool tf_layout,
+                                 const OptTensor& w_hr) {
   return as_backward_result(NoSecondDerivative<BackwardSignature>::apply(
       "fastlstm::backward", grad_output, grad_h_n, grad_c_n, x, h0, c0, w_ih, w_hh, w_peephole, sequence_lengths,
-      output, workspace, cell_clip, tf_layout));
+      output, workspace, cell_clip, tf_layout, w_hr));
 }
 
 BackwardResult cell_backward_autograd(const OptTensor& grad_h_new, const OptTensor& grad_c_new, const at::Tensor& x,
                                       const at::Tensor& h, const at::Tensor& c, const at::Tensor& w_ih,
                                       const OptTensor& w_hh, const OptTensor& w_peephole,
-                                      const at::Tensor& workspace, double cell_clip, bool tf_layout) {
+                                      const at::Tensor& workspace, double cell_clip, bool tf_layout,
+                                      const OptTensor& w_hr) {
   return as_backward_result(NoSecondDerivative<CellBackwardSignature>::apply(
       "fastlstm::cell_backward", grad_h_new, grad_c_new, x, h, c, w_ih, w_hh, w_peephole, workspace, cell_clip,
-      tf_layout));
+      tf_layout, w_hr));
 }
 
 }  // namespace

@@ -33,7 +33,8 @@ void check_shape(const char* op, const char* name, const at::Tensor& t, at::IntA
 LstmSizes check_lstm_inputs(const char* op, bool single_step, const at::Tensor& x, const at::Tensor& h0,
                             const at::Tensor& c0, const at::Tensor& w_ih, const std::optional<at::Tensor>& w_hh,
                             const std::optional<at::Tensor>& b_ih, const std::optional<at::Tensor>& b_hh,
-                            const std::optional<at::Tensor>& w_peephole, bool tf_layout) {
+                            const std::optional<at::Tensor>& w_peephole, bool tf_layout,
+                            const std::optional<at::Tensor>& w_hr) {
   const int64_t x_dims = single_step ? 2 : 3;
   TORCH_CHECK(x.dim() == x_dims, op, ": expected x of ", x_dims, " dims ",
               single_step ? "[batch, input_size]" : "[seq_len, batch, input_size]", ", got ", x.dim(),
@@ -44,30 +45,45 @@ LstmSizes check_lstm_inputs(const char* op, bool single_step, const at::Tensor& 
   s.seq_len = single_step ? 1 : x.size(0);
   s.batch = x.size(x_dims - 2);
   s.input_size = x.size(x_dims - 1);
+  // The recurrent width R comes from the weights, and must be the hidden size unless w_hr projects h to it.
+  const char* recurrent = w_hr ? "proj_size" : "hidden_size";
   if (tf_layout) {
     TORCH_CHECK(!w_hh, op, ": expected w_hh None with tf_layout (w_ih is then TF's whole kernel [input_size + ",
-                "hidden_size, 4 * hidden_size]), got a tensor of shape ", shape_string(w_hh->sizes()));
-    TORCH_CHECK(w_ih.dim() == 2 && w_ih.size(1) % 4 == 0 && w_ih.size(1) > 0, op,
-                ": expected w_ih of shape [input_size + hidden_size, 4 * hidden_size] (tf_layout: TF's kernel), got ",
-                shape_string(w_ih.sizes()));
+                recurrent, ", 4 * hidden_size]), got a tensor of shape ", shape_string(w_hh->sizes()));
+    TORCH_CHECK(w_ih.dim() == 2 && w_ih.size(1) % 4 == 0 && w_ih.size(1) > 0, op, ": expected w_ih of shape [input_size + ",
+                recurrent, ", 4 * hidden_size] (tf_layout: TF's kernel), got ", shape_string(w_ih.sizes()));
     s.hidden_size = w_ih.size(1) / 4;
+    s.recurrent_size = w_hr ? w_ih.size(0) - s.input_size : s.hidden_size;
     check_same_kind(op, "w_ih", w_ih, x);
-    check_shape(op, "w_ih", w_ih, {s.input_size + s.hidden_size, 4 * s.hidden_size},
-                "[input_size + hidden_size, 4 * hidden_size] (tf_layout: TF's kernel; input_size from x)");
+    check_shape(op, "w_ih", w_ih, {s.input_size + s.recurrent_size, 4 * s.hidden_size},
+                w_hr ? "[input_size + proj_size, 4 * hidden_size] (tf_layout: TF's kernel; input_size from x)"
+                     : "[input_size + hidden_size, 4 * hidden_size] (tf_layout: TF's kernel; input_size from x)");
   } else {
-    TORCH_CHECK(w_hh, op, ": expected w_hh of shape [4 * hidden_size, hidden_size], got None (only tf_layout takes ",
-                "the weights as one kernel)");
-    TORCH_CHECK(w_hh->dim() == 2 && w_hh->size(0) == 4 * w_hh->size(1), op,
-                ": expected w_hh of shape [4 * hidden_size, hidden_size], got ", shape_string(w_hh->sizes()));
-    s.hidden_size = w_hh->size(1);
+    TORCH_CHECK(w_hh, op, ": expected w_hh of shape [4 * hidden_size, ", recurrent, "], got None (only tf_layout ",
+                "takes the weights as one kernel)");
+    TORCH_CHECK(w_hh->dim() == 2 && w_hh->size(0) % 4 == 0 && w_hh->size(0) > 0 &&
+                    (w_hr || w_hh->size(0) == 4 * w_hh->size(1)),
+                op, ": expected w_hh of shape [4 * hidden_size, ", recurrent, "], got ", shape_string(w_hh->sizes()));
+    s.hidden_size = w_hh->size(0) / 4;
+    s.recurrent_size = w_hh->size(1);
     check_same_kind(op, "w_hh", *w_hh, x);
     check_same_kind(op, "w_ih", w_ih, x);
     check_shape(op, "w_ih", w_ih, {4 * s.hidden_size, s.input_size},
                 "[4 * hidden_size, input_size] (input_size from x)");
   }
+  s.proj_size = w_hr ? s.recurrent_size : 0;
+  if (w_hr) {
+    check_same_kind(op, "w_hr", *w_hr, x);
+    if (tf_layout) {
+      check_shape(op, "w_hr", *w_hr, {s.hidden_size, s.proj_size},
+                  "[hidden_size, proj_size] (tf_layout: TF's projection/kernel)");
+    } else {
+      check_shape(op, "w_hr", *w_hr, {s.proj_size, s.hidden_size}, "[proj_size, hidden_size]");
+    }
+  }
   const int64_t G = 4 * s.hidden_size;
   check_same_kind(op, "h0", h0, x);
-  check_shape(op, "h0", h0, {s.batch, s.hidden_size}, "[batch, hidden_size]");
+  check_shape(op, "h0", h0, {s.batch, s.recurrent_size}, w_hr ? "[batch, proj_size]" : "[batch, hidden_size]");
   check_same_kind(op, "c0", c0, x);
   check_shape(op, "c0", c0, {s.batch, s.hidden_size}, "[batch, hidden_size]");
   if (b_ih) {

@@ -8,17 +8,19 @@
 
 namespace fastlstm {
 
-// Sizes read off validated inputs.
+// Sizes read off validated inputs. recurrent_size: the width of h and of the output, proj_size with a projection
+// (w_hr), else hidden_size.
 struct LstmSizes {
-  int64_t seq_len, batch, input_size, hidden_size;
+  int64_t seq_len, batch, input_size, hidden_size, recurrent_size, proj_size;
 };
 
 // x is [T, B, I] for the sequence ops and [B, I] for the single-step ops (then seq_len is 1). tf_layout: w_ih is
-// TF's kernel [I + H, 4H] and w_hh is absent (see registration.cpp).
+// TF's kernel [I + R, 4H] and w_hh is absent; w_hr, when given, projects h (see registration.cpp).
 LstmSizes check_lstm_inputs(const char* op, bool single_step, const at::Tensor& x, const at::Tensor& h0,
                             const at::Tensor& c0, const at::Tensor& w_ih, const std::optional<at::Tensor>& w_hh,
                             const std::optional<at::Tensor>& b_ih, const std::optional<at::Tensor>& b_hh,
-                            const std::optional<at::Tensor>& w_peephole, bool tf_layout);
+                            const std::optional<at::Tensor>& w_peephole, bool tf_layout,
+                            const std::optional<at::Tensor>& w_hr);
 
 // sequence_lengths: 1-D integer [B], every value in [0, T]. Returns it as int64 on the CPU.
 at::Tensor check_sequence_lengths(const char* op, const at::Tensor& lengths, const LstmSizes& sizes);

@@ -21,22 +21,25 @@ namespace fastlstm {
 using OptTensor = std::optional<at::Tensor>;
 using ForwardResult = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
 using CellForwardResult = std::tuple<at::Tensor, at::Tensor, at::Tensor>;
-using BackwardResult = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
+using BackwardResult =
+    std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
 
 namespace detail {
 
 inline OptTensor dense(const OptTensor& t) { return t ? OptTensor(t->contiguous()) : std::nullopt; }
 
-// The input and recurrent weights as the kernels read them, dense. With tf_layout they are the row blocks [I, 4H] and
-// [H, 4H] of TF's kernel [I + H, 4H] (views, no copy).
-struct WeightRows {
+// The weights as the kernels read them, dense. With tf_layout w_ih and w_hh are the row blocks [I, 4H] and [R, 4H] of
+// TF's kernel [I + R, 4H] (views, no copy).
+struct Weights {
   at::Tensor w_ih, w_hh;
+  OptTensor w_hr;
 };
 
-inline WeightRows weight_rows(const LstmSizes& s, const at::Tensor& w_ih, const OptTensor& w_hh, bool tf_layout) {
-  if (!tf_layout) return {w_ih.contiguous(), w_hh->contiguous()};
+inline Weights dense_weights(const LstmSizes& s, const at::Tensor& w_ih, const OptTensor& w_hh, const OptTensor& w_hr,
+                             bool tf_layout) {
+  if (!tf_layout) return {w_ih.contiguous(), w_hh->contiguous(), dense(w_hr)};
   const at::Tensor kernel = w_ih.contiguous();
-  return {kernel.narrow(0, 0, s.input_size), kernel.narrow(0, s.input_size, s.hidden_size)};
+  return {kernel.narrow(0, 0, s.input_size), kernel.narrow(0, s.input_size, s.recurrent_size), dense(w_hr)};
 }
 
 template <typename scalar_t>
@@ -47,14 +50,14 @@ const scalar_t* data_or_null(const OptTensor& t) {
 // What forward and backward share: sizes, row order, layout, the forward's inputs.
 template <typename scalar_t>
 LstmParams<scalar_t> common_params(const LstmSizes& s, const RowOrder& order, const at::Tensor& x,
-                                   const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& w_ih,
-                                   const at::Tensor& w_hh, const OptTensor& w_peephole, double cell_clip,
-                                   bool tf_layout) {
+                                   const at::Tensor& h0, const at::Tensor& c0, const Weights& w,
+                                   const OptTensor& w_peephole, double cell_clip, bool tf_layout) {
   LstmParams<scalar_t> p;
   p.seq_len = s.seq_len;
   p.batch = s.batch;
   p.input_size = s.input_size;
   p.hidden_size = s.hidden_size;
+  p.recurrent_size = s.recurrent_size;
   p.active_rows = order.active_rows();
   p.cell_clip = static_cast<scalar_t>(cell_clip);
   p.tf_layout = tf_layout;
@@ -63,8 +66,9 @@ LstmParams<scalar_t> common_params(const LstmSizes& s, const RowOrder& order, co
   p.x = x.const_data_ptr<scalar_t>();
   p.h0 = h0.const_data_ptr<scalar_t>();
   p.c0 = c0.const_data_ptr<scalar_t>();
-  p.w_ih = w_ih.const_data_ptr<scalar_t>();
-  p.w_hh = w_hh.const_data_ptr<scalar_t>();
+  p.w_ih = w.w_ih.const_data_ptr<scalar_t>();
+  p.w_hh = w.w_hh.const_data_ptr<scalar_t>();
+  p.w_hr = data_or_null<scalar_t>(w.w_hr);
   p.w_peephole = data_or_null<scalar_t>(w_peephole);
   return p;
 }
@@ -72,16 +76,16 @@ LstmParams<scalar_t> common_params(const LstmSizes& s, const RowOrder& order, co
 // x is [T, B, I]; with output == false (single step) no output tensor is written.
 template <typename Kernels>
 ForwardResult run_forward(const LstmSizes& s, const RowOrder& order, const at::Tensor& x, const at::Tensor& h0,
-                          const at::Tensor& c0, const WeightRows& w, const OptTensor& b_ih, const OptTensor& b_hh,
+                          const at::Tensor& c0, const Weights& w, const OptTensor& b_ih, const OptTensor& b_hh,
                           const OptTensor& w_peephole, double forget_bias, double cell_clip, bool training,
                           bool with_output, bool tf_layout) {
-  const int64_t T = s.seq_len, B = s.batch, H = s.hidden_size;
-  const at::Tensor output = with_output ? at::empty({T, B, H}, x.options()) : at::Tensor();
-  const at::Tensor h_n = at::empty({B, H}, x.options());
+  const int64_t T = s.seq_len, B = s.batch, H = s.hidden_size, R = s.recurrent_size;
+  const at::Tensor output = with_output ? at::empty({T, B, R}, x.options()) : at::Tensor();
+  const at::Tensor h_n = at::empty({B, R}, x.options());
   const at::Tensor c_n = at::empty({B, H}, x.options());
   const at::Tensor workspace = Kernels::workspace_empty({training ? T : 0, B, kWorkspaceWidth * H}, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fastlstm::forward", [&] {
-    auto p = common_params<scalar_t>(s, order, x, h0, c0, w.w_ih, w.w_hh, w_peephole, cell_clip, tf_layout);
+    auto p = common_params<scalar_t>(s, order, x, h0, c0, w, w_peephole, cell_clip, tf_layout);
     p.forget_bias = static_cast<scalar_t>(forget_bias);
     p.b_ih = data_or_null<scalar_t>(b_ih);
     p.b_hh = data_or_null<scalar_t>(b_hh);
@@ -97,23 +101,24 @@ ForwardResult run_forward(const LstmSizes& s, const RowOrder& order, const at::T
 template <typename Kernels>
 BackwardResult run_backward(const LstmSizes& s, const RowOrder& order, const OptTensor& grad_output,
                             const OptTensor& grad_h_n, const OptTensor& grad_c_n, const at::Tensor& x,
-                            const at::Tensor& h0, const at::Tensor& c0, const WeightRows& w,
+                            const at::Tensor& h0, const at::Tensor& c0, const Weights& w,
                             const OptTensor& w_peephole, const at::Tensor& output, const at::Tensor& workspace,
                             double cell_clip, bool tf_layout) {
-  const int64_t T = s.seq_len, B = s.batch, I = s.input_size, H = s.hidden_size;
+  const int64_t T = s.seq_len, B = s.batch, I = s.input_size, H = s.hidden_size, R = s.recurrent_size;
   const auto options = x.options();
   const at::Tensor grad_pre = Kernels::workspace_empty({T, B, 4 * H}, options);
   const at::Tensor grad_x = at::empty({T, B, I}, options);
-  const at::Tensor grad_h0 = at::empty({B, H}, options);
+  const at::Tensor grad_h0 = at::empty({B, R}, options);
   const at::Tensor grad_c0 = at::empty({B, H}, options);
-  // With tf_layout the kernel's gradient is one tensor [I + H, 4H]: grad_w_ih's rows, then grad_w_hh's.
-  const at::Tensor grad_kernel = tf_layout ? at::empty({I + H, 4 * H}, options) : at::Tensor();
+  // With tf_layout the kernel's gradient is one tensor [I + R, 4H]: grad_w_ih's rows, then grad_w_hh's.
+  const at::Tensor grad_kernel = tf_layout ? at::empty({I + R, 4 * H}, options) : at::Tensor();
   const at::Tensor grad_w_ih = tf_layout ? grad_kernel.narrow(0, 0, I) : at::empty(w.w_ih.sizes(), options);
-  const at::Tensor grad_w_hh = tf_layout ? grad_kernel.narrow(0, I, H) : at::empty(w.w_hh.sizes(), options);
+  const at::Tensor grad_w_hh = tf_layout ? grad_kernel.narrow(0, I, R) : at::empty(w.w_hh.sizes(), options);
+  const at::Tensor grad_w_hr = w.w_hr ? at::empty(w.w_hr->sizes(), options) : at::empty({0}, options);
   const at::Tensor grad_bias = at::empty({4 * H}, options);
   const at::Tensor grad_w_peephole = at::empty({w_peephole ? 3 : 0, w_peephole ? H : 0}, options);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fastlstm::backward", [&] {
-    auto p = common_params<scalar_t>(s, order, x, h0, c0, w.w_ih, w.w_hh, w_peephole, cell_clip, tf_layout);
+    auto p = common_params<scalar_t>(s, order, x, h0, c0, w, w_peephole, cell_clip, tf_layout);
     p.grad_output = data_or_null<scalar_t>(grad_output);
     p.grad_h_n = data_or_null<scalar_t>(grad_h_n);
     p.grad_c_n = data_or_null<scalar_t>(grad_c_n);
@@ -127,10 +132,13 @@ BackwardResult run_backward(const LstmSizes& s, const RowOrder& order, const Opt
     p.grad_w_hh = grad_w_hh.mutable_data_ptr<scalar_t>();
     p.grad_bias = grad_bias.mutable_data_ptr<scalar_t>();
     p.grad_w_peephole = w_peephole ? grad_w_peephole.mutable_data_ptr<scalar_t>() : nullptr;
+    p.grad_w_hr = w.w_hr ? grad_w_hr.mutable_data_ptr<scalar_t>() : nullptr;
     Kernels::template backward<scalar_t>(p);
   });
-  if (tf_layout) return {grad_x, grad_h0, grad_c0, grad_kernel, at::empty({0}, options), grad_bias, grad_w_peephole};
-  return {grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_bias, grad_w_peephole};
+  if (tf_layout) {
+    return {grad_x, grad_h0, grad_c0, grad_kernel, at::empty({0}, options), grad_bias, grad_w_peephole, grad_w_hr};
+  }
+  return {grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_bias, grad_w_peephole, grad_w_hr};
 }
 
 }  // namespace detail
@@ -139,13 +147,13 @@ template <typename Kernels>
 ForwardResult forward_op(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& w_ih,
                          const OptTensor& w_hh, const OptTensor& b_ih, const OptTensor& b_hh,
                          const OptTensor& w_peephole, const OptTensor& sequence_lengths, double forget_bias,
-                         double cell_clip, bool training, bool tf_layout) {
+                         double cell_clip, bool training, bool tf_layout, const OptTensor& w_hr) {
   constexpr const char* op = "fastlstm::forward";
-  const LstmSizes s = check_lstm_inputs(op, false, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole, tf_layout);
+  const LstmSizes s = check_lstm_inputs(op, false, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole, tf_layout, w_hr);
   const RowOrder order(op, sequence_lengths, s);
   auto [output, h_n, c_n, workspace] = detail::run_forward<Kernels>(
       s, order, order.to_sorted(x, 1).contiguous(), order.to_sorted(h0, 0).contiguous(),
-      order.to_sorted(c0, 0).contiguous(), detail::weight_rows(s, w_ih, w_hh, tf_layout), detail::dense(b_ih),
+      order.to_sorted(c0, 0).contiguous(), detail::dense_weights(s, w_ih, w_hh, w_hr, tf_layout), detail::dense(b_ih),
       detail::dense(b_hh), detail::dense(w_peephole), forget_bias, cell_clip, training, /*with_output=*/true,
       tf_layout);
   // The workspace stays in the kernels' row order: backward reorders its other inputs the same way.
@@ -157,40 +165,40 @@ BackwardResult backward_op(const OptTensor& grad_output, const OptTensor& grad_h
                            const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& w_ih,
                            const OptTensor& w_hh, const OptTensor& w_peephole, const OptTensor& sequence_lengths,
                            const at::Tensor& output, const at::Tensor& workspace, double cell_clip,
-                           bool tf_layout) {
+                           bool tf_layout, const OptTensor& w_hr) {
   constexpr const char* op = "fastlstm::backward";
   const LstmSizes s =
-      check_lstm_inputs(op, false, x, h0, c0, w_ih, w_hh, std::nullopt, std::nullopt, w_peephole, tf_layout);
-  const int64_t T = s.seq_len, B = s.batch, H = s.hidden_size;
-  check_grad(op, "grad_output", grad_output, {T, B, H}, x);
-  check_grad(op, "grad_h_n", grad_h_n, {B, H}, x);
+      check_lstm_inputs(op, false, x, h0, c0, w_ih, w_hh, std::nullopt, std::nullopt, w_peephole, tf_layout, w_hr);
+  const int64_t T = s.seq_len, B = s.batch, H = s.hidden_size, R = s.recurrent_size;
+  check_grad(op, "grad_output", grad_output, {T, B, R}, x);
+  check_grad(op, "grad_h_n", grad_h_n, {B, R}, x);
   check_grad(op, "grad_c_n", grad_c_n, {B, H}, x);
-  check_grad(op, "output", output, {T, B, H}, x);
+  check_grad(op, "output", output, {T, B, R}, x);
   check_workspace(op, workspace, {T, B, kWorkspaceWidth * H}, x);
   const RowOrder order(op, sequence_lengths, s);
   auto sorted = [&](const OptTensor& t, int64_t dim) -> OptTensor {
     return t ? OptTensor(order.to_sorted(*t, dim).contiguous()) : std::nullopt;
   };
-  auto [grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_bias, grad_w_peephole] =
+  auto [grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_bias, grad_w_peephole, grad_w_hr] =
       detail::run_backward<Kernels>(s, order, sorted(grad_output, 1), sorted(grad_h_n, 0), sorted(grad_c_n, 0),
                                     *sorted(x, 1), *sorted(h0, 0), *sorted(c0, 0),
-                                    detail::weight_rows(s, w_ih, w_hh, tf_layout), detail::dense(w_peephole),
+                                    detail::dense_weights(s, w_ih, w_hh, w_hr, tf_layout), detail::dense(w_peephole),
                                     *sorted(output, 1), workspace.contiguous(), cell_clip, tf_layout);
   return {order.to_original(grad_x, 1), order.to_original(grad_h0, 0), order.to_original(grad_c0, 0),
-          grad_w_ih, grad_w_hh, grad_bias, grad_w_peephole};
+          grad_w_ih, grad_w_hh, grad_bias, grad_w_peephole, grad_w_hr};
 }
 
 template <typename Kernels>
 CellForwardResult cell_forward_op(const at::Tensor& x, const at::Tensor& h, const at::Tensor& c,
                                   const at::Tensor& w_ih, const OptTensor& w_hh, const OptTensor& b_ih,
                                   const OptTensor& b_hh, const OptTensor& w_peephole, double forget_bias,
-                                  double cell_clip, bool training, bool tf_layout) {
+                                  double cell_clip, bool training, bool tf_layout, const OptTensor& w_hr) {
   constexpr const char* op = "fastlstm::cell_forward";
-  const LstmSizes s = check_lstm_inputs(op, true, x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole, tf_layout);
+  const LstmSizes s = check_lstm_inputs(op, true, x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole, tf_layout, w_hr);
   const RowOrder all_rows(op, std::nullopt, s);
   auto [output, h_new, c_new, workspace] = detail::run_forward<Kernels>(
       s, all_rows, x.contiguous().unsqueeze(0), h.contiguous(), c.contiguous(),
-      detail::weight_rows(s, w_ih, w_hh, tf_layout), detail::dense(b_ih), detail::dense(b_hh),
+      detail::dense_weights(s, w_ih, w_hh, w_hr, tf_layout), detail::dense(b_ih), detail::dense(b_hh),
       detail::dense(w_peephole), forget_bias, cell_clip, training, /*with_output=*/false, tf_layout);
   return {h_new, c_new, training ? workspace.squeeze(0) : workspace};
 }
@@ -199,19 +207,20 @@ template <typename Kernels>
 BackwardResult cell_backward_op(const OptTensor& grad_h_new, const OptTensor& grad_c_new, const at::Tensor& x,
                                 const at::Tensor& h, const at::Tensor& c, const at::Tensor& w_ih,
                                 const OptTensor& w_hh, const OptTensor& w_peephole, const at::Tensor& workspace,
-                                double cell_clip, bool tf_layout) {
+                                double cell_clip, bool tf_layout, const OptTensor& w_hr) {
   constexpr const char* op = "fastlstm::cell_backward";
   const LstmSizes s =
-      check_lstm_inputs(op, true, x, h, c, w_ih, w_hh, std::nullopt, std::nullopt, w_peephole, tf_layout);
-  check_grad(op, "grad_h_new", grad_h_new, {s.batch, s.hidden_size}, x);
+      check_lstm_inputs(op, true, x, h, c, w_ih, w_hh, std::nullopt, std::nullopt, w_peephole, tf_layout, w_hr);
+  check_grad(op, "grad_h_new", grad_h_new, {s.batch, s.recurrent_size}, x);
   check_grad(op, "grad_c_new", grad_c_new, {s.batch, s.hidden_size}, x);
   check_workspace(op, workspace, {s.batch, kWorkspaceWidth * s.hidden_size}, x);
   const RowOrder all_rows(op, std::nullopt, s);
-  auto [grad_x, grad_h, grad_c, grad_w_ih, grad_w_hh, grad_bias, grad_w_peephole] = detail::run_backward<Kernels>(
-      s, all_rows, std::nullopt, detail::dense(grad_h_new), detail::dense(grad_c_new), x.contiguous().unsqueeze(0),
-      h.contiguous(), c.contiguous(), detail::weight_rows(s, w_ih, w_hh, tf_layout), detail::dense(w_peephole),
-      at::Tensor(), workspace.contiguous().unsqueeze(0), cell_clip, tf_layout);
-  return {grad_x.squeeze(0), grad_h, grad_c, grad_w_ih, grad_w_hh, grad_bias, grad_w_peephole};
+  auto [grad_x, grad_h, grad_c, grad_w_ih, grad_w_hh, grad_bias, grad_w_peephole, grad_w_hr] =
+      detail::run_backward<Kernels>(s, all_rows, std::nullopt, detail::dense(grad_h_new), detail::dense(grad_c_new),
+                                    x.contiguous().unsqueeze(0), h.contiguous(), c.contiguous(),
+                                    detail::dense_weights(s, w_ih, w_hh, w_hr, tf_layout), detail::dense(w_peephole),
+                                    at::Tensor(), workspace.contiguous().unsqueeze(0), cell_clip, tf_layout);
+  return {grad_x.squeeze(0), grad_h, grad_c, grad_w_ih, grad_w_hh, grad_bias, grad_w_peephole, grad_w_hr};
 }
 
 }  // namespace fastlstm

@@ -36,31 +36,35 @@ extern "C" PyObject* PyInit__C(void) {
 TORCH_LIBRARY(fastlstm, m) {
   // One layer, one direction, the whole sequence. Shapes: x [T, B, I], h0/c0 [B, H], w_ih [4H, I], w_hh [4H, H],
   // b_ih/b_hh [4H], w_peephole [3, H] (w_ci, w_cf, w_co), sequence_lengths [B] int64 (0 <= length <= T).
-  // w_hh is required in torch's layout. tf_layout: w_ih is TF's kernel [I + H, 4H] as it is (the rows for x, then for
+  // w_hh is required in torch's layout. tf_layout: w_ih is TF's kernel [I + R, 4H] as it is (the rows for x, then for
   // h; gate blocks i, j, f, o, biases too) and w_hh is None, as TF's LSTMBlockCell takes it.
-  // Returns output [T, B, H], h_n [B, H], c_n [B, H] and a workspace for backward ([T, B, 5H], or [0] if not training).
+  // w_hr [P, H] projects each step's h (torch.nn.LSTM's proj_size, TF's LSTMCell num_proj; [H, P] with tf_layout,
+  // TF's projection/kernel): the recurrent state and the output are then P wide (R = P; else R = H): h0 [B, P],
+  // w_hh [4H, P], output [T, B, P], h_n [B, P]. CPU kernels only.
+  // Returns output [T, B, R], h_n [B, R], c_n [B, H] and a workspace for backward ([T, B, 5H], or [0] if not training).
   m.def(
       "forward(Tensor x, Tensor h0, Tensor c0, Tensor w_ih, Tensor? w_hh, Tensor? b_ih, Tensor? b_hh, "
       "Tensor? w_peephole, Tensor? sequence_lengths, float forget_bias, float cell_clip, bool training, "
-      "bool tf_layout=False) -> (Tensor output, Tensor h_n, Tensor c_n, Tensor workspace)");
+      "bool tf_layout=False, Tensor? w_hr=None) -> (Tensor output, Tensor h_n, Tensor c_n, Tensor workspace)");
   // Gradients of forward's tensor inputs; grad_bias serves b_ih and b_hh alike; grad_w_peephole is [0] without
-  // peepholes, grad_w_hh [0] with tf_layout (grad_w_ih is then the whole kernel's). Missing output gradients count as
-  // zero.
+  // peepholes, grad_w_hh [0] with tf_layout (grad_w_ih is then the whole kernel's), grad_w_hr [0] without projection.
+  // Missing output gradients count as zero.
   m.def(
       "backward(Tensor? grad_output, Tensor? grad_h_n, Tensor? grad_c_n, Tensor x, Tensor h0, Tensor c0, "
       "Tensor w_ih, Tensor? w_hh, Tensor? w_peephole, Tensor? sequence_lengths, Tensor output, Tensor workspace, "
-      "float cell_clip, bool tf_layout=False) "
+      "float cell_clip, bool tf_layout=False, Tensor? w_hr=None) "
       "-> (Tensor grad_x, Tensor grad_h0, Tensor grad_c0, Tensor grad_w_ih, Tensor grad_w_hh, Tensor grad_bias, "
-      "Tensor grad_w_peephole)");
-  // One step (TF's LSTMBlockCell): x [B, I], h/c [B, H]; returns h_new, c_new [B, H] and a workspace [B, 5H]
-  // (or [0] if not training).
+      "Tensor grad_w_peephole, Tensor grad_w_hr)");
+  // One step (TF's LSTMBlockCell): x [B, I], h [B, R], c [B, H]; returns h_new [B, R], c_new [B, H] and a workspace
+  // [B, 5H] (or [0] if not training).
   m.def(
       "cell_forward(Tensor x, Tensor h, Tensor c, Tensor w_ih, Tensor? w_hh, Tensor? b_ih, Tensor? b_hh, "
-      "Tensor? w_peephole, float forget_bias, float cell_clip, bool training, bool tf_layout=False) "
-      "-> (Tensor h_new, Tensor c_new, Tensor workspace)");
+      "Tensor? w_peephole, float forget_bias, float cell_clip, bool training, bool tf_layout=False, "
+      "Tensor? w_hr=None) -> (Tensor h_new, Tensor c_new, Tensor workspace)");
   m.def(
       "cell_backward(Tensor? grad_h_new, Tensor? grad_c_new, Tensor x, Tensor h, Tensor c, Tensor w_ih, "
-      "Tensor? w_hh, Tensor? w_peephole, Tensor workspace, float cell_clip, bool tf_layout=False) "
+      "Tensor? w_hh, Tensor? w_peephole, Tensor workspace, float cell_clip, bool tf_layout=False, "
+      "Tensor? w_hr=None) "
       "-> (Tensor grad_x, Tensor grad_h, Tensor grad_c, Tensor grad_w_ih, Tensor grad_w_hh, Tensor grad_bias, "
-      "Tensor grad_w_peephole)");
+      "Tensor grad_w_peephole, Tensor grad_w_hr)");
 }

@@ -45,6 +45,21 @@ def test_cuda_fused_matches_reference(dtype, lengths, peephole):
 
 
 @needs_gpu
+def test_projection_on_cuda_takes_cudnn_and_the_kernels_refuse_it():
+    ours = fastlstm.LSTM(5, 6, proj_size=3).cuda()
+    theirs = torch.nn.LSTM(5, 6, proj_size=3).cuda()
+    theirs.load_state_dict(ours.state_dict())
+    x = torch.randn(4, 2, 5, device="cuda")
+    assert_close(ours(x)[0], theirs(x)[0])
+    assert ours.last_backend == "cudnn"
+    with pytest.raises(ValueError, match=r"projections \(proj_size > 0\) off the CPU"):
+        fastlstm.LSTM(5, 6, proj_size=3, backend="fused").cuda()(x)
+    inputs = to_cuda(make_inputs(4, 2, 5, 6, proj_size=3))
+    with pytest.raises(RuntimeError, match=r"projections \(w_hr\) run on the CPU kernels only"):
+        fused_sequence(inputs)
+
+
+@needs_gpu
 def test_cuda_gradcheck_and_opcheck():
     inputs = to_cuda(make_inputs(3, 2, 2, 3, torch.float64, peephole=True))
     names = [k for k, v in inputs.items() if v is not None]

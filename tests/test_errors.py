@@ -55,6 +55,20 @@ def test_weight_layout_errors(changes, tf_layout, message):
         ops.forward(*args.values(), 0.0, 0.0, False, tf_layout)
 
 
+@pytest.mark.parametrize("changes,w_hr,message", [
+    (dict(w_hh=torch.randn(24, 4), h0=torch.zeros(3, 4)), torch.randn(4, 5),
+     r"expected w_hr of shape \[4, 6\] \[proj_size, hidden_size\], got \[4, 5\]"),
+    (dict(w_hh=torch.randn(24, 4)), torch.randn(4, 6), r"expected h0 of shape \[3, 4\] \[batch, proj_size\], got \[3, 6\]"),
+    (dict(w_hh=torch.randn(24, 4), h0=torch.zeros(3, 4)), torch.randn(4, 6, dtype=torch.float64),
+     r"expected w_hr to have x's dtype Float, got Double"),
+])
+def test_projection_errors(changes, w_hr, message):
+    args = good_args()
+    args.update(changes)
+    with pytest.raises(RuntimeError, match=message):
+        ops.forward(*args.values(), 0.0, 0.0, False, False, w_hr)
+
+
 def test_backward_without_workspace_is_a_clear_error():
     args = good_args()
     for name in ("x", "w_ih"):

@@ -76,7 +76,7 @@ def test_lstm_matches_torch(dtype, form, num_layers, bias, batch_first, bidirect
         leaves += list(hx)
     ours_result = run_and_grad(ours, make_x(), hx, leaves)
     theirs_result = run_and_grad(theirs, make_x(), hx, leaves)
-    assert ours.last_backend == ("reference" if proj_size else "fused")
+    assert ours.last_backend == "fused"
     if isinstance(theirs_result[0], PackedSequence):
         for name in ("batch_sizes", "sorted_indices", "unsorted_indices"):
             a, b = getattr(ours_result[0], name), getattr(theirs_result[0], name)
@@ -169,8 +169,8 @@ def test_backend_is_selectable_and_reported():
     ref.load_state_dict(fused.state_dict())
     assert_close(fused(x)[0], ref(x)[0])
     assert (fused.last_backend, ref.last_backend) == ("fused", "reference")
-    with pytest.raises(ValueError, match="does not support projections"):
-        fastlstm.LSTM(INPUT_SIZE, HIDDEN_SIZE, proj_size=2, backend="fused")(x)
+    with pytest.raises(ValueError, match="does not support dtype torch.float16"):
+        fastlstm.LSTM(INPUT_SIZE, HIDDEN_SIZE, backend="fused", dtype=torch.float16)(x.half())
     with pytest.raises(ValueError, match="backend must be one of"):
         fastlstm.LSTM(INPUT_SIZE, HIDDEN_SIZE, backend="cudnn-please")
 

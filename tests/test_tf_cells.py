@@ -210,7 +210,8 @@ DRIVER_CELLS = {
     "basic(fused)": lambda: cells.BasicLSTMCell(INPUT, UNITS, dtype=DTYPE),
     "lstm_peephole_clip(fused)": lambda: cells.LSTMCell(INPUT, UNITS, use_peepholes=True, cell_clip=0.5, dtype=DTYPE),
     "block(fused)": lambda: cells.LSTMBlockCell(INPUT, UNITS, use_peephole=True, cell_clip=0.5, dtype=DTYPE),
-    "lstm_proj(loop)": lambda: cells.LSTMCell(INPUT, UNITS, num_proj=2, dtype=DTYPE),
+    "lstm_proj(fused)": lambda: cells.LSTMCell(INPUT, UNITS, use_peepholes=True, num_proj=2, dtype=DTYPE),
+    "lstm_proj_clip(loop)": lambda: cells.LSTMCell(INPUT, UNITS, num_proj=2, proj_clip=0.3, dtype=DTYPE),
     "gru(loop)": lambda: cells.GRUCell(INPUT, UNITS, dtype=DTYPE),
     "multi(loop)": lambda: cells.MultiRNNCell([cells.BasicLSTMCell(INPUT, UNITS, dtype=DTYPE),
                                               cells.GRUCell(UNITS, UNITS, dtype=DTYPE)]),
@@ -274,17 +275,17 @@ def test_bidirectional_reverses_each_row_within_its_length():
             assert_close(state_bw.h[b], expected_state.h[0])
 
 
-@pytest.mark.parametrize("cell_name", ["basic(fused)", "lstm_peephole_clip(fused)", "gru(loop)"])
+@pytest.mark.parametrize("cell_name", ["basic(fused)", "lstm_peephole_clip(fused)", "lstm_proj(fused)", "gru(loop)"])
 def test_swap_memory_changes_no_result(cell_name, monkeypatch):
     # Chunks of 2 steps (see the next test), so that the fused path's chunking is part of what must change nothing.
     monkeypatch.setattr(rnn, "SWAP_CHUNK_BYTES", 2 * BATCH * 6 * UNITS * 8)
     cell = randomize(DRIVER_CELLS[cell_name]())
     x = torch.randn(BATCH, 7, INPUT, dtype=DTYPE, requires_grad=True)
-    h0 = torch.randn(BATCH, UNITS, dtype=DTYPE, requires_grad=True)
+    zero = cell.zero_state(BATCH, DTYPE)
+    h0 = torch.randn_like(zero.h if isinstance(zero, LSTMStateTuple) else zero).requires_grad_()
+    initial = LSTMStateTuple(zero.c, h0) if isinstance(zero, LSTMStateTuple) else h0
     results = []
     for swap in (False, True):
-        initial = cell.zero_state(BATCH, DTYPE)
-        initial = LSTMStateTuple(initial.c, h0) if isinstance(initial, LSTMStateTuple) else h0
         out, state = rnn.dynamic_rnn(cell, x, sequence_length=[7, 2, 0, 5], initial_state=initial,
                                      swap_memory=swap)
         loss = out.pow(2).sum() + sum(s.sum() for s in torch.utils._pytree.tree_leaves(state))

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "../gates.h"
@@ -151,21 +152,37 @@ void gemm_by_weight(int64_t rows, int64_t gates, int64_t k, int64_t k0, int64_t 
   }
 }
 
+// Columns [n0, n1) of C[rows, N] (+)= A[rows, K] . W^T (the forward's products), W [N, K].
+template <typename scalar_t>
+void gemm_columns(int64_t rows, int64_t n, int64_t k, int64_t n0, int64_t n1, const scalar_t* a,
+                  const GemmWeight<scalar_t>& weight, scalar_t beta, scalar_t* c, int64_t ldc) {
+  if (weight.w_t == nullptr) {
+    gemm<scalar_t>(false, true, rows, n1 - n0, k, 1, a, k, weight.w + n0 * k, k, beta, c + n0, ldc);
+  } else {
+    gemm<scalar_t>(false, false, rows, n1 - n0, k, 1, a, k, weight.w_t + n0, n, beta, c + n0, ldc);
+  }
+}
+
 // Columns {g*H + j : every gate block g; j in [j0, j1)} of C[rows, 4H] += A[rows, K] . W^T. One GEMM when the
 // slice is all of H.
 template <typename scalar_t>
 void gemm_gate_columns(int64_t rows, int64_t hidden_size, int64_t k, int64_t j0, int64_t j1, const scalar_t* a,
                        const GemmWeight<scalar_t>& weight, scalar_t* c, int64_t ldc) {
   const int64_t G = 4 * hidden_size;
-  const bool whole = j0 == 0 && j1 == hidden_size;
-  for (int64_t gate = 0; gate < (whole ? 1 : 4); ++gate) {
-    const int64_t col = gate * hidden_size + j0, width = whole ? G : j1 - j0;
-    if (weight.w_t == nullptr) {
-      gemm<scalar_t>(false, true, rows, width, k, 1, a, k, weight.w + col * k, k, 1, c + col, ldc);
-    } else {
-      gemm<scalar_t>(false, false, rows, width, k, 1, a, k, weight.w_t + col, G, 1, c + col, ldc);
-    }
+  if (j0 == 0 && j1 == hidden_size) {
+    gemm_columns<scalar_t>(rows, G, k, 0, G, a, weight, 1, c, ldc);
+    return;
   }
+  for (int64_t gate = 0; gate < 4; ++gate) {
+    gemm_columns<scalar_t>(rows, G, k, gate * hidden_size + j0, gate * hidden_size + j1, a, weight, 1, c, ldc);
+  }
+}
+
+// The slice of the R recurrent units (h, the output) that goes with a thread's slice [j0, j1) of the H hidden units:
+// the same range without a projection, a proportional one with (consecutive threads tile [0, R)).
+inline std::pair<int64_t, int64_t> recurrent_slice(int64_t j0, int64_t j1, int64_t hidden_size,
+                                                   int64_t recurrent_size) {
+  return {j0 * recurrent_size / hidden_size, j1 * recurrent_size / hidden_size};
 }
 
 // Input projection of steps [t0, t1), columns of units [j0, j1): pre[t, b] = x[t, b] . w_ih^T + b_ih + b_hh.
@@ -189,7 +206,7 @@ void project_inputs(const LstmParams<scalar_t>& p, const GemmWeight<scalar_t>& w
 
 template <typename scalar_t>
 void lstm_forward(const LstmParams<scalar_t>& p) {
-  const int64_t T = p.seq_len, B = p.batch, H = p.hidden_size, G = 4 * H;
+  const int64_t T = p.seq_len, B = p.batch, H = p.hidden_size, R = p.recurrent_size, G = 4 * H;
   const int64_t ws_width = kWorkspaceWidth * H;
 
   // Training keeps every step's workspace (it is returned for backward). Inference needs only the steps being
@@ -204,13 +221,19 @@ void lstm_forward(const LstmParams<scalar_t>& p) {
     workspace = scratch.data();
   }
 
-  std::memcpy(p.h_n, p.h0, B * H * sizeof(scalar_t));
+  std::memcpy(p.h_n, p.h0, B * R * sizeof(scalar_t));
   std::memcpy(p.c_n, p.c0, B * H * sizeof(scalar_t));
   const auto units = p.w_peephole ? forward_units<scalar_t, true> : forward_units<scalar_t, false>;
   const GemmWeight<scalar_t> w_ih = gemm_weight(p.w_ih, p.tf_layout, G, p.input_size, T * B, chunk_steps * B, true);
-  const GemmWeight<scalar_t> w_hh = gemm_weight(p.w_hh, p.tf_layout, G, H, T * B, B, true);
+  const GemmWeight<scalar_t> w_hh = gemm_weight(p.w_hh, p.tf_layout, G, R, T * B, B, true);
+  // With a projection each step's o * tanh(c) [B, H] goes to cell_out first; h = cell_out . w_hr^T [B, P].
+  const bool projected = p.w_hr != nullptr;
+  const GemmWeight<scalar_t> w_hr =
+      projected ? gemm_weight(p.w_hr, p.tf_layout, R, H, T * B, B, true) : GemmWeight<scalar_t>{};
+  const PooledScratch<scalar_t> cell_out(projected ? B * H : 0);
 
   run_team(team_size(T, B, H), H, [&](int64_t j0, int64_t j1, const auto& sync) {
+    const auto [r0, r1] = recurrent_slice(j0, j1, H, R);
     for (int64_t t = 0; t < T; ++t) {
       const int64_t chunk_step = t % chunk_steps;
       if (chunk_step == 0) project_inputs(p, w_ih, t, std::min(T, t + chunk_steps), j0, j1, workspace, ws_width);
@@ -218,14 +241,25 @@ void lstm_forward(const LstmParams<scalar_t>& p) {
       scalar_t* pre_t = workspace + chunk_step * B * ws_width;
       // h_{t-1} of the running rows: the previous step's output (each step writes its own output rows, so a fast
       // thread never overwrites what a slow one still reads).
-      const scalar_t* h_prev = t == 0 ? p.h0 : p.output + (t - 1) * B * H;
-      gemm_gate_columns(rows, H, H, j0, j1, h_prev, w_hh, pre_t, ws_width);
-      scalar_t* out_t = p.output ? p.output + t * B * H : nullptr;
-      for (int64_t b = 0; b < rows; ++b) {
-        units(p, j0, j1, pre_t + b * ws_width, p.c_n + b * H, p.h_n + b * H, out_t ? out_t + b * H : nullptr);
+      const scalar_t* h_prev = t == 0 ? p.h0 : p.output + (t - 1) * B * R;
+      gemm_gate_columns(rows, H, R, j0, j1, h_prev, w_hh, pre_t, ws_width);
+      scalar_t* out_t = p.output ? p.output + t * B * R : nullptr;
+      if (!projected) {
+        for (int64_t b = 0; b < rows; ++b) {
+          units(p, j0, j1, pre_t + b * ws_width, p.c_n + b * H, p.h_n + b * H, out_t ? out_t + b * H : nullptr);
+        }
+      } else {
+        for (int64_t b = 0; b < rows; ++b) {
+          units(p, j0, j1, pre_t + b * ws_width, p.c_n + b * H, cell_out.data() + b * H, nullptr);
+        }
+        sync();  // the projection reads every thread's units
+        gemm_columns<scalar_t>(rows, R, H, r0, r1, cell_out.data(), w_hr, 0, p.h_n, R);
+        for (int64_t b = 0; out_t && b < rows; ++b) {
+          std::memcpy(out_t + b * R + r0, p.h_n + b * R + r0, (r1 - r0) * sizeof(scalar_t));
+        }
       }
       for (int64_t b = rows; b < B; ++b) {  // finished rows: zero output, a defined workspace
-        if (out_t) std::fill(out_t + b * H + j0, out_t + b * H + j1, scalar_t(0));
+        if (out_t) std::fill(out_t + b * R + r0, out_t + b * R + r1, scalar_t(0));
         if (p.workspace == nullptr) continue;
         for (int64_t slot = 0; slot < kWorkspaceWidth; ++slot) {
           std::fill(pre_t + b * ws_width + slot * H + j0, pre_t + b * ws_width + slot * H + j1, scalar_t(0));
@@ -238,14 +272,14 @@ void lstm_forward(const LstmParams<scalar_t>& p) {
 
 template <typename scalar_t>
 void lstm_backward(const LstmParams<scalar_t>& p) {
-  const int64_t T = p.seq_len, B = p.batch, I = p.input_size, H = p.hidden_size, G = 4 * H;
+  const int64_t T = p.seq_len, B = p.batch, I = p.input_size, H = p.hidden_size, R = p.recurrent_size, G = 4 * H;
   const int64_t ws_width = kWorkspaceWidth * H;
 
   // grad_h0 / grad_c0 carry the running gradient of h and c; rows not yet started hold the final-state gradient.
   if (p.grad_h_n != nullptr) {
-    std::memcpy(p.grad_h0, p.grad_h_n, B * H * sizeof(scalar_t));
+    std::memcpy(p.grad_h0, p.grad_h_n, B * R * sizeof(scalar_t));
   } else {
-    std::fill(p.grad_h0, p.grad_h0 + B * H, scalar_t(0));
+    std::fill(p.grad_h0, p.grad_h0 + B * R, scalar_t(0));
   }
   if (p.grad_c_n != nullptr) {
     std::memcpy(p.grad_c0, p.grad_c_n, B * H * sizeof(scalar_t));
@@ -254,18 +288,43 @@ void lstm_backward(const LstmParams<scalar_t>& p) {
   }
   const auto units = p.w_peephole ? backward_units<scalar_t, true> : backward_units<scalar_t, false>;
   const GemmWeight<scalar_t> w_ih = gemm_weight(p.w_ih, p.tf_layout, G, I, T * B, T * B, false);
-  const GemmWeight<scalar_t> w_hh = gemm_weight(p.w_hh, p.tf_layout, G, H, T * B, B, false);
+  const GemmWeight<scalar_t> w_hh = gemm_weight(p.w_hh, p.tf_layout, G, R, T * B, B, false);
+  // With a projection: grad_proj [T, B, P] keeps each step's gradient of h (for grad_w_hr after the loop), and
+  // grad_cell [B, H] that of the step's o * tanh(c), grad_proj . w_hr.
+  const bool projected = p.w_hr != nullptr;
+  const GemmWeight<scalar_t> w_hr =
+      projected ? gemm_weight(p.w_hr, p.tf_layout, R, H, T * B, B, false) : GemmWeight<scalar_t>{};
+  const PooledScratch<scalar_t> grad_proj(projected ? T * B * R : 0);
+  const PooledScratch<scalar_t> grad_cell(projected ? B * H : 0);
 
   run_team(team_size(T, B, H), H, [&](int64_t j0, int64_t j1, const auto& sync) {
+    const auto [r0, r1] = recurrent_slice(j0, j1, H, R);
     for (int64_t t = T - 1; t >= 0; --t) {
       const int64_t rows = p.rows_at(t);
       const scalar_t* ws_t = p.saved_workspace + t * B * ws_width;
       scalar_t* grad_pre_t = p.grad_pre + t * B * G;
+      if (projected) {
+        scalar_t* grad_proj_t = grad_proj.data() + t * B * R;
+        for (int64_t b = 0; b < B; ++b) {
+          for (int64_t r = r0; r < r1; ++r) {
+            grad_proj_t[b * R + r] = b >= rows ? scalar_t(0)
+                                               : p.grad_h0[b * R + r] +
+                                                     (p.grad_output ? p.grad_output[(t * B + b) * R + r] : scalar_t(0));
+          }
+        }
+        sync();  // the GEMM below reads every thread's grad_proj_t
+        gemm_by_weight(rows, R, H, j0, j1, grad_proj_t, w_hr, grad_cell.data(), H);
+      }
       for (int64_t b = 0; b < rows; ++b) {
         const scalar_t* c_prev = t > 0 ? p.saved_workspace + ((t - 1) * B + b) * ws_width + G : p.c0 + b * H;
-        const scalar_t* grad_out = p.grad_output ? p.grad_output + (t * B + b) * H : nullptr;
-        units(p, j0, j1, ws_t + b * ws_width, c_prev, grad_out, p.grad_h0 + b * H, p.grad_c0 + b * H,
-              grad_pre_t + b * G);
+        if (projected) {
+          units(p, j0, j1, ws_t + b * ws_width, c_prev, nullptr, grad_cell.data() + b * H, p.grad_c0 + b * H,
+                grad_pre_t + b * G);
+        } else {
+          const scalar_t* grad_out = p.grad_output ? p.grad_output + (t * B + b) * H : nullptr;
+          units(p, j0, j1, ws_t + b * ws_width, c_prev, grad_out, p.grad_h0 + b * H, p.grad_c0 + b * H,
+                grad_pre_t + b * G);
+        }
       }
       for (int64_t b = rows; b < B; ++b) {
         for (int64_t gate = 0; gate < 4; ++gate) {
@@ -273,40 +332,56 @@ void lstm_backward(const LstmParams<scalar_t>& p) {
         }
       }
       sync();  // the GEMM below reads every thread's grad_pre_t
-      // dh_{t-1}[:, j0:j1] = d_pre_t . w_hh[:, j0:j1] for the running rows (the output gradient of t-1 is added when
+      // dh_{t-1}[:, r0:r1] = d_pre_t . w_hh[:, r0:r1] for the running rows (the output gradient of t-1 is added when
       // t-1 is processed).
-      gemm_by_weight(rows, G, H, j0, j1, grad_pre_t, w_hh, p.grad_h0, H);
+      gemm_by_weight(rows, G, R, r0, r1, grad_pre_t, w_hh, p.grad_h0, R);
     }
   });
 
   // Input and weight gradients as big GEMMs over all steps. The weight gradients reduce over the T*B rows, which
   // the brgemm micro-kernel wants as the inner dimension of an untransposed A: grad_w^T [K, 4H] = in^T . grad_pre,
-  // with in = x [TB, I] or h_prev = [h0; output[0 .. T-2]] [TB, H]. Transposing those moves (I + H) * TB values
+  // with in = x [TB, I] or h_prev = [h0; output[0 .. T-2]] [TB, R]. Transposing those moves (I + R) * TB values
   // instead of the 4H * TB of grad_pre; the [K, 4H] results are small.
   const int64_t rows_total = T * B;
   gemm_by_weight(rows_total, G, I, 0, I, p.grad_pre, w_ih, p.grad_x, I);
-  if (!p.tf_layout && rows_total < std::min(I, H)) {
+  if (!p.tf_layout && rows_total < std::min(I, R)) {
     // Few rows (single steps): torch's grad_w [4H, K] = grad_pre^T . in directly. Transposing grad_pre (4H * TB
     // values, inside gemm) costs less than transposing the [K, 4H] products into place below.
     gemm<scalar_t>(true, false, G, I, rows_total, 1, p.grad_pre, G, p.x, I, 0, p.grad_w_ih, I);
-    gemm<scalar_t>(true, false, G, H, B, 1, p.grad_pre, G, p.h0, H, 0, p.grad_w_hh, H);
+    gemm<scalar_t>(true, false, G, R, B, 1, p.grad_pre, G, p.h0, R, 0, p.grad_w_hh, R);
     if (T > 1) {
-      gemm<scalar_t>(true, false, G, H, rows_total - B, 1, p.grad_pre + B * G, G, p.saved_output, H, 1, p.grad_w_hh,
-                     H);
+      gemm<scalar_t>(true, false, G, R, rows_total - B, 1, p.grad_pre + B * G, G, p.saved_output, R, 1, p.grad_w_hh,
+                     R);
     }
   } else {
-    const PooledScratch<scalar_t> inputs_t(std::max(I, H) * rows_total);
+    const PooledScratch<scalar_t> inputs_t(std::max(I, R) * rows_total);
     // In TF's layout the [K, 4H] products are the gradients themselves; in torch's they are transposed into place.
-    const PooledScratch<scalar_t> grad_w_t(p.tf_layout ? 0 : std::max(I, H) * G);
+    const PooledScratch<scalar_t> grad_w_t(p.tf_layout ? 0 : std::max(I, R) * G);
     transpose(p.x, rows_total, I, I, inputs_t.data());
     scalar_t* grad_w_ih_t = p.tf_layout ? p.grad_w_ih : grad_w_t.data();
     gemm<scalar_t>(false, false, I, G, rows_total, 1, inputs_t.data(), rows_total, p.grad_pre, G, 0, grad_w_ih_t, G);
     if (!p.tf_layout) transpose(grad_w_t.data(), I, G, G, p.grad_w_ih);
-    transpose(p.h0, B, H, H, inputs_t.data(), rows_total);
-    transpose(p.saved_output, rows_total - B, H, H, inputs_t.data() + B, rows_total);
+    transpose(p.h0, B, R, R, inputs_t.data(), rows_total);
+    transpose(p.saved_output, rows_total - B, R, R, inputs_t.data() + B, rows_total);
     scalar_t* grad_w_hh_t = p.tf_layout ? p.grad_w_hh : grad_w_t.data();
-    gemm<scalar_t>(false, false, H, G, rows_total, 1, inputs_t.data(), rows_total, p.grad_pre, G, 0, grad_w_hh_t, G);
-    if (!p.tf_layout) transpose(grad_w_t.data(), H, G, G, p.grad_w_hh);
+    gemm<scalar_t>(false, false, R, G, rows_total, 1, inputs_t.data(), rows_total, p.grad_pre, G, 0, grad_w_hh_t, G);
+    if (!p.tf_layout) transpose(grad_w_t.data(), R, G, G, p.grad_w_hh);
+  }
+  if (projected) {
+    // grad_w_hr = grad_proj^T . cell_out over all steps, cell_out = o * tanh(c) recomputed from the workspace (zero
+    // for finished rows, whose workspace is zero).
+    const PooledScratch<scalar_t> cell_out(rows_total * H);
+    at::parallel_for(0, rows_total, 16, [&](int64_t begin, int64_t end) {
+      for (int64_t row = begin; row < end; ++row) {
+        const scalar_t* ws = p.saved_workspace + row * ws_width;
+        for (int64_t j = 0; j < H; ++j) cell_out.data()[row * H + j] = ws[3 * H + j] * tanh_act(ws[G + j]);
+      }
+    });
+    if (p.tf_layout) {  // TF's projection kernel [H, P]
+      gemm<scalar_t>(true, false, H, R, rows_total, 1, cell_out.data(), H, grad_proj.data(), R, 0, p.grad_w_hr, R);
+    } else {
+      gemm<scalar_t>(true, false, R, H, rows_total, 1, grad_proj.data(), R, cell_out.data(), H, 0, p.grad_w_hr, H);
+    }
   }
   // Bias gradient: column sums of grad_pre, in blocks of columns so that the inner loop runs along rows of memory.
   at::parallel_for(0, (G + 63) / 64, 1, [&](int64_t begin, int64_t end) {

@@ -21,20 +21,21 @@ def _workspace(x, shape, training):
     return x.new_empty(shape) if training else x.new_empty((0,))
 
 
+# Widths: h0 / the output are R wide (proj_size with a projection w_hr, else hidden_size), c0 and the workspace H.
 @torch.library.register_fake("fastlstm::forward")
 def _forward_fake(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole, sequence_lengths, forget_bias, cell_clip, training,
-                  tf_layout=False):
+                  tf_layout=False, w_hr=None):
     _check_devices("fastlstm::forward", x, h0=h0, c0=c0, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh,
-                   w_peephole=w_peephole)
-    seq_len, batch, hidden = x.shape[0], x.shape[1], h0.shape[1]
-    output = x.new_empty((seq_len, batch, hidden))
-    return output, x.new_empty((batch, hidden)), x.new_empty((batch, hidden)), _workspace(
+                   w_peephole=w_peephole, w_hr=w_hr)
+    seq_len, batch, recurrent, hidden = x.shape[0], x.shape[1], h0.shape[1], c0.shape[1]
+    output = x.new_empty((seq_len, batch, recurrent))
+    return output, x.new_empty((batch, recurrent)), x.new_empty((batch, hidden)), _workspace(
         x, (seq_len, batch, WORKSPACE_WIDTH * hidden), training
     )
 
 
-def _backward_fake_grads(x, h0, c0, w_ih, w_hh, w_peephole):
-    hidden = h0.shape[-1]
+def _backward_fake_grads(x, h0, c0, w_ih, w_hh, w_peephole, w_hr):
+    hidden = c0.shape[-1]
     peephole_shape = (3, hidden) if w_peephole is not None else (0, 0)
     return (
         torch.empty_like(x, memory_format=torch.contiguous_format),
@@ -44,27 +45,28 @@ def _backward_fake_grads(x, h0, c0, w_ih, w_hh, w_peephole):
         w_ih.new_empty(w_hh.shape if w_hh is not None else (0,)),
         w_ih.new_empty((4 * hidden,)),
         w_ih.new_empty(peephole_shape),
+        w_ih.new_empty(w_hr.shape if w_hr is not None else (0,)),
     )
 
 
 @torch.library.register_fake("fastlstm::backward")
 def _backward_fake(grad_output, grad_h_n, grad_c_n, x, h0, c0, w_ih, w_hh, w_peephole, sequence_lengths, output,
-                   workspace, cell_clip, tf_layout=False):
-    return _backward_fake_grads(x, h0, c0, w_ih, w_hh, w_peephole)
+                   workspace, cell_clip, tf_layout=False, w_hr=None):
+    return _backward_fake_grads(x, h0, c0, w_ih, w_hh, w_peephole, w_hr)
 
 
 @torch.library.register_fake("fastlstm::cell_forward")
 def _cell_forward_fake(x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole, forget_bias, cell_clip, training,
-                       tf_layout=False):
+                       tf_layout=False, w_hr=None):
     _check_devices("fastlstm::cell_forward", x, h=h, c=c, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh,
-                   w_peephole=w_peephole)
-    batch, hidden = x.shape[0], h.shape[1]
-    return x.new_empty((batch, hidden)), x.new_empty((batch, hidden)), _workspace(
+                   w_peephole=w_peephole, w_hr=w_hr)
+    batch, recurrent, hidden = x.shape[0], h.shape[1], c.shape[1]
+    return x.new_empty((batch, recurrent)), x.new_empty((batch, hidden)), _workspace(
         x, (batch, WORKSPACE_WIDTH * hidden), training
     )
 
 
 @torch.library.register_fake("fastlstm::cell_backward")
 def _cell_backward_fake(grad_h_new, grad_c_new, x, h, c, w_ih, w_hh, w_peephole, workspace, cell_clip,
-                        tf_layout=False):
-    return _backward_fake_grads(x, h, c, w_ih, w_hh, w_peephole)
+                        tf_layout=False, w_hr=None):
+    return _backward_fake_grads(x, h, c, w_ih, w_hh, w_peephole, w_hr)

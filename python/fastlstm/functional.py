@@ -27,8 +27,8 @@ FUSED_DEVICES = ("cpu", "cuda") if torch._C._dispatch_has_kernel_for_dispatch_ke
 
 def _fused_unsupported(x, w_hr):
     """Why the fused kernels cannot serve this request, or None when they can."""
-    if w_hr is not None:
-        return "projections (proj_size > 0)"
+    if w_hr is not None and x.device.type != "cpu":
+        return "projections (proj_size > 0) off the CPU (the CUDA kernels have none; cuDNN has)"
     if x.dtype not in FUSED_DTYPES:
         return f"dtype {x.dtype} (fused kernels run float32 and float64)"
     if x.device.type not in FUSED_DEVICES:
@@ -130,13 +130,15 @@ def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, w_peephole=N
 
     x [T, B, I] (time-major), h0 [B, H_out], c0 [B, H], torch.nn.LSTM's weights of one layer and direction,
     w_peephole [3, H], sequence_lengths [B] int64. Returns (output [T, B, H_out], h_n [B, H_out], c_n [B, H]).
-    tf_layout: the weights are TF's instead: w_ih is TF's kernel [I + H, 4H] (gate blocks i, j, f, o; see layout.py),
-    w_hh is None, the biases are in TF's gate order.
+    w_hr [H_out, H] projects h (torch.nn.LSTM's proj_size; H_out = proj_size, else H).
+    tf_layout: the weights are TF's instead: w_ih is TF's kernel [I + H_out, 4H] (gate blocks i, j, f, o; see
+    layout.py), w_hh is None, the biases are in TF's gate order, w_hr is TF's projection kernel [H, H_out].
     """
     chosen = choose_backend(backend, x, w_hr, tf_options_in_use(w_peephole, forget_bias, cell_clip),
                             sequence_lengths)
     if tf_layout and chosen != "fused":
         w_ih, w_hh, b_ih, b_hh = layout.torch_layout(w_ih, b_ih, b_hh, x.shape[-1])
+        w_hr = None if w_hr is None else w_hr.t()
         tf_layout = False
     if chosen == "reference":
         return reference.lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr=w_hr, w_peephole=w_peephole,
@@ -145,24 +147,27 @@ def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, w_peephole=N
     if chosen == "cudnn":
         return _cudnn_lstm(x, h0, c0, cudnn_weights(w_ih, w_hh, b_ih, b_hh, w_hr),
                            b_ih is not None or b_hh is not None, sequence_lengths)
-    training = _needs_workspace(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole)
+    training = _needs_workspace(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole, w_hr)
     output, h_n, c_n, _ = _call_fused(_FORWARD, training, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole,
-                                      sequence_lengths, float(forget_bias), float(cell_clip), training, tf_layout)
+                                      sequence_lengths, float(forget_bias), float(cell_clip), training, tf_layout,
+                                      w_hr)
     return output, h_n, c_n
 
 
-def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, *, w_peephole=None, forget_bias=0.0, cell_clip=0.0,
-              backend="auto", tf_layout=False):
-    """One step (TF's LSTMBlockCell). x [B, I], h/c [B, H] -> (h_new, c_new). tf_layout as in lstm()."""
-    chosen = choose_backend(backend, x, tf_options=tf_options_in_use(w_peephole, forget_bias, cell_clip),
+def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, w_peephole=None, forget_bias=0.0,
+              cell_clip=0.0, backend="auto", tf_layout=False):
+    """One step (TF's LSTMBlockCell). x [B, I], h [B, H_out], c [B, H] -> (h_new, c_new). w_hr and tf_layout as in
+    lstm()."""
+    chosen = choose_backend(backend, x, w_hr, tf_options_in_use(w_peephole, forget_bias, cell_clip),
                             single_step=True)
     if tf_layout and chosen != "fused":
         w_ih, w_hh, b_ih, b_hh = layout.torch_layout(w_ih, b_ih, b_hh, x.shape[-1])
+        w_hr = None if w_hr is None else w_hr.t()
         tf_layout = False
     if chosen == "reference":
-        return reference.lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole=w_peephole,
+        return reference.lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh, w_hr=w_hr, w_peephole=w_peephole,
                                    forget_bias=forget_bias, cell_clip=cell_clip)
-    training = _needs_workspace(x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole)
+    training = _needs_workspace(x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole, w_hr)
     h_new, c_new, _ = _call_fused(_CELL_FORWARD, training, x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole,
-                                  float(forget_bias), float(cell_clip), training, tf_layout)
+                                  float(forget_bias), float(cell_clip), training, tf_layout, w_hr)
     return h_new, c_new

@@ -1,6 +1,6 @@
 """TF1's LSTM cells. Parameters keep TF's names, shapes and gate order (kernel [input + H, 4H] in blocks i, j, f, o),
 so that a TF1 checkpoint's arrays load unchanged (load_tf_weights). Where fastlstm's fused ops cover a cell (tanh
-activation, no projection), its steps run on them; ``fused_spec`` hands the same to the sequence drivers."""
+activation, no proj_clip), its steps run on them; ``fused_spec`` hands the same to the sequence drivers."""
 
 import torch
 from torch import nn
@@ -40,11 +40,11 @@ class _FusableLSTMCell(LSTMStateCell):
         """The fused ops' arguments, or None when they do not cover this cell's configuration."""
         raise NotImplementedError
 
-    def _spec(self, w_peephole=None, cell_clip=None):
+    def _spec(self, w_peephole=None, cell_clip=None, projection_kernel=None):
         # The fused ops' keyword arguments. TF layout: the ops take the kernel whole, as TF's LSTMBlockCell does, so
         # its gradient comes back as one tensor (two row views would cost two full-size SliceBackward fills a step).
-        return dict(w_ih=self.kernel, w_hh=None, b_ih=self.bias, w_peephole=w_peephole, forget_bias=self.forget_bias,
-                    cell_clip=float(cell_clip or 0.0), tf_layout=True)
+        return dict(w_ih=self.kernel, w_hh=None, b_ih=self.bias, w_hr=projection_kernel, w_peephole=w_peephole,
+                    forget_bias=self.forget_bias, cell_clip=float(cell_clip or 0.0), tf_layout=True)
 
     def _fused_step(self, inputs, state, spec):
         c, h = state
@@ -109,9 +109,11 @@ class LSTMCell(_FusableLSTMCell):
         return [("projection/kernel" if name == "projection_kernel" else name, p) for name, p in self.named_parameters()]
 
     def _make_fused_spec(self):
-        if self.num_proj or not _is_tanh(self.activation):
+        # proj_clip clips inside the recurrence, which the fused ops do not do.
+        if not _is_tanh(self.activation) or (self.num_proj and self.proj_clip is not None and self.proj_clip > 0):
             return None
-        return self._spec(_peephole(self.w_i_diag, self.w_f_diag, self.w_o_diag), self.cell_clip)
+        return self._spec(_peephole(self.w_i_diag, self.w_f_diag, self.w_o_diag), self.cell_clip,
+                          self.projection_kernel)
 
     def forward(self, inputs, state):
         spec = self.fused_spec()
