@@ -50,8 +50,9 @@ LstmSizes check_lstm_inputs(const char* op, bool single_step, const at::Tensor& 
   if (tf_layout) {
     TORCH_CHECK(!w_hh, op, ": expected w_hh None with tf_layout (w_ih is then TF's whole kernel [input_size + ",
                 recurrent, ", 4 * hidden_size]), got a tensor of shape ", shape_string(w_hh->sizes()));
-    TORCH_CHECK(w_ih.dim() == 2 && w_ih.size(1) % 4 == 0 && w_ih.size(1) > 0, op, ": expected w_ih of shape [input_size + ",
-                recurrent, ", 4 * hidden_size] (tf_layout: TF's kernel), got ", shape_string(w_ih.sizes()));
+    TORCH_CHECK(w_ih.dim() == 2 && w_ih.size(1) % 4 == 0 && w_ih.size(1) > 0 && w_ih.size(0) > s.input_size, op,
+                ": expected w_ih of shape [input_size + ", recurrent,
+                ", 4 * hidden_size] (tf_layout: TF's kernel), got ", shape_string(w_ih.sizes()));
     s.hidden_size = w_ih.size(1) / 4;
     s.recurrent_size = w_hr ? w_ih.size(0) - s.input_size : s.hidden_size;
     check_same_kind(op, "w_ih", w_ih, x);
