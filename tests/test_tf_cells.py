@@ -421,6 +421,28 @@ def test_tf_weights_to_torch_lstm_and_back():
     assert_close(bias, cell.bias.detach())
 
 
+def test_tf_projection_weights_to_torch_lstm_and_back():
+    """LSTMCell(num_proj) <-> torch.nn.LSTM(proj_size): the projection kernel [H, P] is weight_hr^T."""
+    cell = randomize(cells.LSTMCell(INPUT, UNITS, num_proj=2, forget_bias=0.5, dtype=DTYPE))
+    state_dict = tf_weights.lstm_state_dict_from_tf(cell.kernel.detach(), cell.bias.detach(), INPUT, forget_bias=0.5,
+                                                    projection_kernel=cell.projection_kernel.detach())
+    torch_lstm = torch.nn.LSTM(INPUT, UNITS, proj_size=2, dtype=DTYPE)
+    torch_lstm.load_state_dict(state_dict)
+    x = torch.randn(6, BATCH, INPUT, dtype=DTYPE)
+    expected, state = rnn.dynamic_rnn(cell, x, time_major=True)
+    out, (h_n, c_n) = torch_lstm(x)
+    assert_close(out, expected)
+    assert_close(h_n[0], state.h)
+    assert_close(c_n[0], state.c)
+    kernel, bias, projection_kernel = tf_weights.tf_from_lstm_state_dict(torch_lstm.state_dict(), forget_bias=0.5)
+    assert_close(kernel, cell.kernel.detach())
+    assert_close(bias, cell.bias.detach())
+    assert_close(projection_kernel, cell.projection_kernel.detach())
+    with pytest.raises(ValueError, match=r"expected a TF kernel of shape \[input_size \+ num_proj, 4H\]"):
+        tf_weights.lstm_state_dict_from_tf(cell.kernel.detach()[1:], cell.bias.detach(), INPUT,
+                                           projection_kernel=cell.projection_kernel.detach())
+
+
 # --- contrib variants ------------------------------------------------------------------------------------------------
 
 def test_nas_cell_formula():
