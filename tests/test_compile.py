@@ -17,8 +17,8 @@ def test_torch_lstm_is_refused_by_dynamo():
 
 
 @pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
-@pytest.mark.parametrize("kwargs", [dict(), dict(num_layers=2, bidirectional=True, batch_first=True)],
-                         ids=["plain", "stacked"])
+@pytest.mark.parametrize("kwargs", [dict(), dict(num_layers=2, bidirectional=True, batch_first=True),
+                                    dict(proj_size=3)], ids=["plain", "stacked", "proj"])
 def test_compiled_lstm_matches_eager(backend, kwargs):
     torch._dynamo.reset()
     module = fastlstm.LSTM(4, 6, **kwargs)
