@@ -208,13 +208,21 @@ class LayerNormBasicLSTMCell(LSTMStateCell):
             return x
         return tf_layer_norm(x, getattr(self, f"{norm}_gamma"), getattr(self, f"{norm}_beta"))
 
+    def _norm_gates(self, gates):
+        """Each of the 4 gate blocks normalised on its own, as four _norm calls would, in one layer_norm kernel."""
+        if not self.layer_norm:
+            return gates
+        blocks = gates.unflatten(1, (4, self.num_units))
+        gamma = torch.stack([getattr(self, f"{norm}_gamma") for norm in self.NORMS[:4]])
+        beta = torch.stack([getattr(self, f"{norm}_beta") for norm in self.NORMS[:4]])
+        return torch.addcmul(beta, tf_layer_norm(blocks), gamma).flatten(1)
+
     def forward(self, inputs, state):
         c, h = state
         gates = torch.cat([inputs, h], 1) @ self.kernel
         if self.bias is not None:
             gates = gates + self.bias
-        i, j, f, o = gates.chunk(4, 1)
-        i, j, f, o = (self._norm(v, n) for v, n in zip((i, j, f, o), self.NORMS))
+        i, j, f, o = self._norm_gates(gates).chunk(4, 1)
         g = self.activation(j)
         if self.training and self.dropout_keep_prob < 1:
             keep = torch.empty_like(g).bernoulli_(self.dropout_keep_prob, generator=self._generator(g.device))
