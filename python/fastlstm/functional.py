@@ -137,8 +137,7 @@ def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, w_peephole=N
     chosen = choose_backend(backend, x, w_hr, tf_options_in_use(w_peephole, forget_bias, cell_clip),
                             sequence_lengths)
     if tf_layout and chosen != "fused":
-        w_ih, w_hh, b_ih, b_hh = layout.torch_layout(w_ih, b_ih, b_hh, x.shape[-1])
-        w_hr = None if w_hr is None else w_hr.t()
+        w_ih, w_hh, b_ih, b_hh, w_hr = layout.torch_layout(w_ih, b_ih, b_hh, w_hr, x.shape[-1])
         tf_layout = False
     if chosen == "reference":
         return reference.lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr=w_hr, w_peephole=w_peephole,
@@ -161,8 +160,7 @@ def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, w_peephol
     chosen = choose_backend(backend, x, w_hr, tf_options_in_use(w_peephole, forget_bias, cell_clip),
                             single_step=True)
     if tf_layout and chosen != "fused":
-        w_ih, w_hh, b_ih, b_hh = layout.torch_layout(w_ih, b_ih, b_hh, x.shape[-1])
-        w_hr = None if w_hr is None else w_hr.t()
+        w_ih, w_hh, b_ih, b_hh, w_hr = layout.torch_layout(w_ih, b_ih, b_hh, w_hr, x.shape[-1])
         tf_layout = False
     if chosen == "reference":
         return reference.lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh, w_hr=w_hr, w_peephole=w_peephole,

@@ -18,13 +18,14 @@ def torch_gates_to_tf(matrix, hidden_size):
     return tf_gates_to_torch(matrix, hidden_size)
 
 
-def torch_layout(kernel, b_ih, b_hh, input_size):
-    """TF's kernel [I + H, 4H] and biases in TF gate order -> torch's w_ih [4H, I], w_hh [4H, H], b_ih, b_hh,
-    differentiably."""
+def torch_layout(kernel, b_ih, b_hh, projection_kernel, input_size):
+    """TF's kernel [I + R, 4H], biases in TF gate order and projection kernel [H, P] (or None) -> torch's w_ih [4H, I],
+    w_hh [4H, R], b_ih, b_hh, w_hr [P, H] (or None), differentiably."""
     hidden_size = kernel.shape[1] // 4
     torch_kernel = tf_gates_to_torch(kernel, hidden_size).t()
 
     def bias(b):
         return None if b is None else tf_gates_to_torch(b, hidden_size)
 
-    return torch_kernel[:, :input_size], torch_kernel[:, input_size:], bias(b_ih), bias(b_hh)
+    w_hr = None if projection_kernel is None else projection_kernel.t()
+    return torch_kernel[:, :input_size], torch_kernel[:, input_size:], bias(b_ih), bias(b_hh), w_hr
