@@ -1,6 +1,6 @@
 // Autograd of every fastlstm op, in C++ for every device (the Autograd dispatch key). A formula registered from
-// Python (torch.library.register_autograd) cost ~50 us of interpreter per forward call and ~60 us per backward
-// (measured at batch 1, H=128), ten times the math of a single step.
+// Python (torch.library.register_autograd) cost ~50 us a step (measured: a 50-step LSTMCell loop at batch 1, H=128,
+// forward 3.6 -> 1.4 ms, forward + backward 6.9 -> 4.4 ms), several times the math of a single step.
 //
 // forward / cell_forward: the forward ops run below autograd; their backward calls the backward op.
 // backward / cell_backward: they run, but differentiating through them (create_graph=True, then another backward)
