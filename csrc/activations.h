@@ -18,8 +18,11 @@ namespace fastlstm {
 #if !defined(__CUDA_ARCH__)
 inline __attribute__((always_inline)) float vector_exp(float x) {
   // exp(x) = 2^n * exp(r), n = round(x / ln 2), |r| <= ln(2) / 2.
-  x = x < 88.3762626647949f ? x : 88.3762626647949f;
-  x = x > -87.3365447504019f ? x : -87.3365447504019f;
+  // The clamps are written so that a NaN fails both comparisons and passes through (a NaN in the input must reach
+  // the outputs and gradients, as in torch). Above ~88.4, n = 128 makes the scale the exponent pattern of +inf, so
+  // exp overflows to inf as expf does (sigmoid(-inf) = 0, tanh(inf) = 1 exactly); below -87.3 it stops at ~1e-38.
+  x = x > 88.7228391116729996f ? 88.7228391116729996f : x;
+  x = x < -87.3365447504019f ? -87.3365447504019f : x;
   const float n = std::nearbyint(x * 1.44269504088896341f);
   const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
   float p = 1.9875691500E-4f;
@@ -29,7 +32,7 @@ inline __attribute__((always_inline)) float vector_exp(float x) {
   p = p * r + 1.6666665459E-1f;
   p = p * r + 5.0000001201E-1f;
   p = p * r * r + r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23;
   float scale;
   std::memcpy(&scale, &bits, sizeof(scale));
   return p * scale;

@@ -102,7 +102,10 @@ LstmSizes check_lstm_inputs(const char* op, bool single_step, const at::Tensor& 
   return s;
 }
 
-at::Tensor check_sequence_lengths(const char* op, const at::Tensor& lengths, const LstmSizes& sizes) {
+at::Tensor check_sequence_lengths(const char* op, const at::Tensor& lengths, const LstmSizes& sizes,
+                                  const at::Tensor& x) {
+  TORCH_CHECK(lengths.device() == x.device() || lengths.device().is_cpu(), op,
+              ": expected sequence_lengths on the CPU or on x's device ", x.device(), ", got ", lengths.device());
   TORCH_CHECK(!at::isFloatingType(lengths.scalar_type()) && !at::isComplexType(lengths.scalar_type()) &&
                   lengths.scalar_type() != at::kBool,
               op, ": expected integer sequence_lengths, got dtype ", lengths.scalar_type());

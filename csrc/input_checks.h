@@ -22,8 +22,10 @@ LstmSizes check_lstm_inputs(const char* op, bool single_step, const at::Tensor& 
                             const std::optional<at::Tensor>& w_peephole, bool tf_layout,
                             const std::optional<at::Tensor>& w_hr);
 
-// sequence_lengths: 1-D integer [B], every value in [0, T]. Returns it as int64 on the CPU.
-at::Tensor check_sequence_lengths(const char* op, const at::Tensor& lengths, const LstmSizes& sizes);
+// sequence_lengths: 1-D integer [B], every value in [0, T], on the CPU or on x's device. Returns it as int64 on the
+// CPU.
+at::Tensor check_sequence_lengths(const char* op, const at::Tensor& lengths, const LstmSizes& sizes,
+                                  const at::Tensor& x);
 
 // A gradient, when given, must have the shape of the forward output it belongs to.
 void check_grad(const char* op, const char* name, const std::optional<at::Tensor>& grad, at::IntArrayRef shape,

@@ -84,6 +84,11 @@ ForwardResult run_forward(const LstmSizes& s, const RowOrder& order, const at::T
   const at::Tensor h_n = at::empty({B, R}, x.options());
   const at::Tensor c_n = at::empty({B, H}, x.options());
   const at::Tensor workspace = Kernels::workspace_empty({training ? T : 0, B, kWorkspaceWidth * H}, x.options());
+  if (T == 0 || B == 0) {  // no row runs a step: the state passes through
+    h_n.copy_(h0);
+    c_n.copy_(c0);
+    return {output, h_n, c_n, training ? workspace : at::empty({0}, x.options())};
+  }
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fastlstm::forward", [&] {
     auto p = common_params<scalar_t>(s, order, x, h0, c0, w, w_peephole, cell_clip, tf_layout);
     p.forget_bias = static_cast<scalar_t>(forget_bias);
@@ -117,24 +122,33 @@ BackwardResult run_backward(const LstmSizes& s, const RowOrder& order, const Opt
   const at::Tensor grad_w_hr = w.w_hr ? at::empty(w.w_hr->sizes(), options) : at::empty({0}, options);
   const at::Tensor grad_bias = at::empty({4 * H}, options);
   const at::Tensor grad_w_peephole = at::empty({w_peephole ? 3 : 0, w_peephole ? H : 0}, options);
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fastlstm::backward", [&] {
-    auto p = common_params<scalar_t>(s, order, x, h0, c0, w, w_peephole, cell_clip, tf_layout);
-    p.grad_output = data_or_null<scalar_t>(grad_output);
-    p.grad_h_n = data_or_null<scalar_t>(grad_h_n);
-    p.grad_c_n = data_or_null<scalar_t>(grad_c_n);
-    p.saved_output = output.defined() ? output.const_data_ptr<scalar_t>() : nullptr;
-    p.saved_workspace = workspace.const_data_ptr<scalar_t>();
-    p.grad_pre = grad_pre.mutable_data_ptr<scalar_t>();
-    p.grad_x = grad_x.mutable_data_ptr<scalar_t>();
-    p.grad_h0 = grad_h0.mutable_data_ptr<scalar_t>();
-    p.grad_c0 = grad_c0.mutable_data_ptr<scalar_t>();
-    p.grad_w_ih = grad_w_ih.mutable_data_ptr<scalar_t>();
-    p.grad_w_hh = grad_w_hh.mutable_data_ptr<scalar_t>();
-    p.grad_bias = grad_bias.mutable_data_ptr<scalar_t>();
-    p.grad_w_peephole = w_peephole ? grad_w_peephole.mutable_data_ptr<scalar_t>() : nullptr;
-    p.grad_w_hr = w.w_hr ? grad_w_hr.mutable_data_ptr<scalar_t>() : nullptr;
-    Kernels::template backward<scalar_t>(p);
-  });
+  if (T == 0 || B == 0) {  // no row ran a step: the state gradients pass through, the weights had no effect
+    grad_h0.copy_(grad_h_n ? *grad_h_n : at::zeros_like(grad_h0));
+    grad_c0.copy_(grad_c_n ? *grad_c_n : at::zeros_like(grad_c0));
+    for (const at::Tensor& grad : {tf_layout ? grad_kernel : grad_w_ih, grad_w_hh, grad_w_hr, grad_bias,
+                                   grad_w_peephole}) {
+      grad.zero_();
+    }
+  } else {
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fastlstm::backward", [&] {
+      auto p = common_params<scalar_t>(s, order, x, h0, c0, w, w_peephole, cell_clip, tf_layout);
+      p.grad_output = data_or_null<scalar_t>(grad_output);
+      p.grad_h_n = data_or_null<scalar_t>(grad_h_n);
+      p.grad_c_n = data_or_null<scalar_t>(grad_c_n);
+      p.saved_output = output.defined() ? output.const_data_ptr<scalar_t>() : nullptr;
+      p.saved_workspace = workspace.const_data_ptr<scalar_t>();
+      p.grad_pre = grad_pre.mutable_data_ptr<scalar_t>();
+      p.grad_x = grad_x.mutable_data_ptr<scalar_t>();
+      p.grad_h0 = grad_h0.mutable_data_ptr<scalar_t>();
+      p.grad_c0 = grad_c0.mutable_data_ptr<scalar_t>();
+      p.grad_w_ih = grad_w_ih.mutable_data_ptr<scalar_t>();
+      p.grad_w_hh = grad_w_hh.mutable_data_ptr<scalar_t>();
+      p.grad_bias = grad_bias.mutable_data_ptr<scalar_t>();
+      p.grad_w_peephole = w_peephole ? grad_w_peephole.mutable_data_ptr<scalar_t>() : nullptr;
+      p.grad_w_hr = w.w_hr ? grad_w_hr.mutable_data_ptr<scalar_t>() : nullptr;
+      Kernels::template backward<scalar_t>(p);
+    });
+  }
   if (tf_layout) {
     return {grad_x, grad_h0, grad_c0, grad_kernel, at::empty({0}, options), grad_bias, grad_w_peephole, grad_w_hr};
   }
@@ -150,7 +164,7 @@ ForwardResult forward_op(const at::Tensor& x, const at::Tensor& h0, const at::Te
                          double cell_clip, bool training, bool tf_layout, const OptTensor& w_hr) {
   constexpr const char* op = "fastlstm::forward";
   const LstmSizes s = check_lstm_inputs(op, false, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole, tf_layout, w_hr);
-  const RowOrder order(op, sequence_lengths, s);
+  const RowOrder order(op, sequence_lengths, s, x);
   auto [output, h_n, c_n, workspace] = detail::run_forward<Kernels>(
       s, order, order.to_sorted(x, 1).contiguous(), order.to_sorted(h0, 0).contiguous(),
       order.to_sorted(c0, 0).contiguous(), detail::dense_weights(s, w_ih, w_hh, w_hr, tf_layout), detail::dense(b_ih),
@@ -175,7 +189,7 @@ BackwardResult backward_op(const OptTensor& grad_output, const OptTensor& grad_h
   check_grad(op, "grad_c_n", grad_c_n, {B, H}, x);
   check_grad(op, "output", output, {T, B, R}, x);
   check_workspace(op, workspace, {T, B, kWorkspaceWidth * H}, x);
-  const RowOrder order(op, sequence_lengths, s);
+  const RowOrder order(op, sequence_lengths, s, x);
   auto sorted = [&](const OptTensor& t, int64_t dim) -> OptTensor {
     return t ? OptTensor(order.to_sorted(*t, dim).contiguous()) : std::nullopt;
   };
@@ -195,7 +209,7 @@ CellForwardResult cell_forward_op(const at::Tensor& x, const at::Tensor& h, cons
                                   double cell_clip, bool training, bool tf_layout, const OptTensor& w_hr) {
   constexpr const char* op = "fastlstm::cell_forward";
   const LstmSizes s = check_lstm_inputs(op, true, x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole, tf_layout, w_hr);
-  const RowOrder all_rows(op, std::nullopt, s);
+  const RowOrder all_rows(op, std::nullopt, s, x);
   auto [output, h_new, c_new, workspace] = detail::run_forward<Kernels>(
       s, all_rows, x.contiguous().unsqueeze(0), h.contiguous(), c.contiguous(),
       detail::dense_weights(s, w_ih, w_hh, w_hr, tf_layout), detail::dense(b_ih), detail::dense(b_hh),
@@ -214,7 +228,7 @@ BackwardResult cell_backward_op(const OptTensor& grad_h_new, const OptTensor& gr
   check_grad(op, "grad_h_new", grad_h_new, {s.batch, s.recurrent_size}, x);
   check_grad(op, "grad_c_new", grad_c_new, {s.batch, s.hidden_size}, x);
   check_workspace(op, workspace, {s.batch, kWorkspaceWidth * s.hidden_size}, x);
-  const RowOrder all_rows(op, std::nullopt, s);
+  const RowOrder all_rows(op, std::nullopt, s, x);
   auto [grad_x, grad_h, grad_c, grad_w_ih, grad_w_hh, grad_bias, grad_w_peephole, grad_w_hr] =
       detail::run_backward<Kernels>(s, all_rows, std::nullopt, detail::dense(grad_h_new), detail::dense(grad_c_new),
                                     x.contiguous().unsqueeze(0), h.contiguous(), c.contiguous(),

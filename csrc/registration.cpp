@@ -3,6 +3,7 @@
 #include <Python.h>
 #include <torch/library.h>
 
+#include "cpu/buffer_pool.h"
 #include "cpu/gemm.h"
 
 namespace {
@@ -20,8 +21,23 @@ PyObject* gemm_engine(PyObject*, PyObject*) {
   return PyUnicode_FromString("eigen");
 }
 
+PyObject* empty_cache(PyObject*, PyObject*) {
+  fastlstm::cpu::empty_cache();
+  Py_RETURN_NONE;
+}
+
+PyObject* cpu_memory_stats(PyObject*, PyObject*) {
+  const fastlstm::cpu::PoolStats stats = fastlstm::cpu::pool_stats();
+  return Py_BuildValue("{s:n,s:n,s:n}", "in_use_bytes", static_cast<Py_ssize_t>(stats.in_use_bytes), "idle_bytes",
+                       static_cast<Py_ssize_t>(stats.idle_bytes), "cap_bytes",
+                       static_cast<Py_ssize_t>(stats.cap_bytes));
+}
+
 PyMethodDef module_methods[] = {
     {"gemm_engine", gemm_engine, METH_NOARGS, "The GEMM the CPU kernels call: 'brgemm', 'blas' or 'eigen'."},
+    {"empty_cache", empty_cache, METH_NOARGS, "Releases every idle block of the CPU buffer pool to the OS."},
+    {"cpu_memory_stats", cpu_memory_stats, METH_NOARGS,
+     "The CPU buffer pool's bytes in use, idle (cached) and its cap (FASTLSTM_CPU_CACHE_MB)."},
     {nullptr, nullptr, 0, nullptr}};
 
 }  // namespace
@@ -41,11 +57,17 @@ TORCH_LIBRARY(fastlstm, m) {
   // w_hr [P, H] projects each step's h (torch.nn.LSTM's proj_size, TF's LSTMCell num_proj; [H, P] with tf_layout,
   // TF's projection/kernel): the recurrent state and the output are then P wide (R = P; else R = H): h0 [B, P],
   // w_hh [4H, P], output [T, B, P], h_n [B, P]. CPU kernels only.
+  // Every option has a default, so forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh) is the plain nn.LSTM layer.
+  // training=True (the default) keeps the workspace that backward needs, so the plain call is differentiable;
+  // training=False skips it (inference: less memory, no backward). sequence_lengths may live on the CPU whatever x's
+  // device is; every other tensor must be on x's device.
+  // T = 0 runs no step: output [0, B, R], h_n = h0, c_n = c0 (and backward passes the state gradients through).
   // Returns output [T, B, R], h_n [B, R], c_n [B, H] and a workspace for backward ([T, B, 5H], or [0] if not training).
   m.def(
       "forward(Tensor x, Tensor h0, Tensor c0, Tensor w_ih, Tensor? w_hh, Tensor? b_ih, Tensor? b_hh, "
-      "Tensor? w_peephole, Tensor? sequence_lengths, float forget_bias, float cell_clip, bool training, "
-      "bool tf_layout=False, Tensor? w_hr=None) -> (Tensor output, Tensor h_n, Tensor c_n, Tensor workspace)");
+      "Tensor? w_peephole=None, Tensor? sequence_lengths=None, float forget_bias=0., float cell_clip=0., "
+      "bool training=True, bool tf_layout=False, Tensor? w_hr=None) "
+      "-> (Tensor output, Tensor h_n, Tensor c_n, Tensor workspace)");
   // Gradients of forward's tensor inputs; grad_bias serves b_ih and b_hh alike; grad_w_peephole is [0] without
   // peepholes, grad_w_hh [0] with tf_layout (grad_w_ih is then the whole kernel's), grad_w_hr [0] without projection.
   // Missing output gradients count as zero.
@@ -59,8 +81,8 @@ TORCH_LIBRARY(fastlstm, m) {
   // [B, 5H] (or [0] if not training).
   m.def(
       "cell_forward(Tensor x, Tensor h, Tensor c, Tensor w_ih, Tensor? w_hh, Tensor? b_ih, Tensor? b_hh, "
-      "Tensor? w_peephole, float forget_bias, float cell_clip, bool training, bool tf_layout=False, "
-      "Tensor? w_hr=None) -> (Tensor h_new, Tensor c_new, Tensor workspace)");
+      "Tensor? w_peephole=None, float forget_bias=0., float cell_clip=0., bool training=True, "
+      "bool tf_layout=False, Tensor? w_hr=None) -> (Tensor h_new, Tensor c_new, Tensor workspace)");
   m.def(
       "cell_backward(Tensor? grad_h_new, Tensor? grad_c_new, Tensor x, Tensor h, Tensor c, Tensor w_ih, "
       "Tensor? w_hh, Tensor? w_peephole, Tensor workspace, float cell_clip, bool tf_layout=False, "

@@ -4,9 +4,10 @@
 
 namespace fastlstm {
 
-RowOrder::RowOrder(const char* op, const std::optional<at::Tensor>& sequence_lengths, const LstmSizes& sizes) {
+RowOrder::RowOrder(const char* op, const std::optional<at::Tensor>& sequence_lengths, const LstmSizes& sizes,
+                   const at::Tensor& x) {
   if (!sequence_lengths) return;
-  at::Tensor lengths = check_sequence_lengths(op, *sequence_lengths, sizes);
+  at::Tensor lengths = check_sequence_lengths(op, *sequence_lengths, sizes, x);
   const int64_t* values = lengths.const_data_ptr<int64_t>();
   bool sorted = true;
   for (int64_t b = 1; b < sizes.batch; ++b) sorted = sorted && values[b - 1] >= values[b];

@@ -14,7 +14,8 @@ namespace fastlstm {
 class RowOrder {
  public:
   // No lengths: every row runs every step and nothing is reordered.
-  RowOrder(const char* op, const std::optional<at::Tensor>& sequence_lengths, const LstmSizes& sizes);
+  RowOrder(const char* op, const std::optional<at::Tensor>& sequence_lengths, const LstmSizes& sizes,
+           const at::Tensor& x);
 
   // Rows running at step t, [T]; nullptr when all rows run every step.
   const int64_t* active_rows() const { return active_rows_.empty() ? nullptr : active_rows_.data(); }

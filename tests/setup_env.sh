@@ -3,13 +3,16 @@
 #   FASTLSTM_VENV   where the virtualenv lives (default: <repo>/.venv)
 #   FASTLSTM_TORCH  the torch to pin (default 2.13.0, the CPU wheel these machines carry locally)
 #   FASTLSTM_WITH_TF=1  also install tensorflow-cpu (the optional peer of tests/test_tf_reference.py and bench/)
+#   FASTLSTM_SANITIZE=1 build with AddressSanitizer + UBSan (use its own FASTLSTM_VENV; tests/run.sh preloads the
+#                       sanitizer runtimes)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${FASTLSTM_VENV:-$ROOT/.venv}"
 TORCH_PIN="${FASTLSTM_TORCH:-2.13.0}"
 # Build and test tools, pinned so that every machine builds the same thing.
-TOOLS=(scikit-build-core==1.1.2 cmeel-eigen==3.4.1 ninja==1.13.2 numpy==2.4.6 pytest==9.0.3 tqdm==4.70.1)
+TOOLS=(scikit-build-core==1.1.2 cmeel-eigen==3.4.1 ninja==1.13.2 numpy==2.4.6 pytest==9.0.3 tqdm==4.70.1
+       expecttest==0.3.0)
 
 if [ ! -x "$VENV/bin/python" ]; then
   echo "setup: creating $VENV" >&2
@@ -30,13 +33,15 @@ fi
 
 # Rebuild when any source or build file changed (a content hash, so a fresh clone builds once).
 build_stamp="$VENV/.fastlstm-build"
-source_hash="$(cd "$ROOT" && find csrc python cmake CMakeLists.txt pyproject.toml -type f \
-  ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)"
+source_hash="$(cd "$ROOT" && { find csrc python cmake CMakeLists.txt pyproject.toml -type f \
+  ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum; echo "sanitize=${FASTLSTM_SANITIZE:-0}"; } \
+  | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$build_stamp" 2>/dev/null)" != "$source_hash" ]; then
   echo "setup: building fastlstm (pip install --no-build-isolation, against the torch above)" >&2
   # One build folder per environment: a CPU and a CUDA torch must not share a CMake cache.
   (cd "$ROOT" && "$PYTHON" -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps \
-    -C "build-dir=build/$(basename "$VENV")" .)
+    -C "build-dir=build/$(basename "$VENV")" \
+    -C "cmake.define.FASTLSTM_SANITIZE=$([ "${FASTLSTM_SANITIZE:-0}" = 1 ] && echo ON || echo OFF)" .)
   echo "$source_hash" >"$build_stamp"
 fi
 export PYTHON

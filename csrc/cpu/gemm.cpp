@@ -11,6 +11,8 @@
 #include <cstring>
 #include <vector>
 
+#include "buffer_pool.h"
+
 namespace fastlstm::cpu {
 namespace {
 
@@ -196,16 +198,14 @@ bool brgemm_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, fl
 #if defined(CPUBLAS_BRGEMM_F32F32F32)
   if (alpha != 1.0f || (beta != 0.0f && beta != 1.0f)) return false;
   if ((trans_a && n < 64) || (trans_b && m < 64)) return false;
-  // Kept per thread between calls: the copies are megabytes at the sizes that take this path.
-  thread_local std::vector<float> a_copy, b_copy;
+  // From the pool: the copies are megabytes at the sizes that take this path.
+  const PooledScratch<float> a_copy(trans_a ? m * k : 0), b_copy(trans_b ? k * n : 0);
   if (trans_a) {
-    a_copy.resize(static_cast<size_t>(m * k));
     transpose(a, k, m, lda, a_copy.data());
     a = a_copy.data();
     lda = k;
   }
   if (trans_b) {
-    b_copy.resize(static_cast<size_t>(k * n));
     transpose(b, n, k, ldb, b_copy.data());
     b = b_copy.data();
     ldb = n;

@@ -59,12 +59,6 @@ void run_team(int64_t threads, int64_t hidden_size, const Body& body) {
   }
 }
 
-template <typename scalar_t, bool kPeephole>
-Peephole<scalar_t> peephole_at(const scalar_t* w_peephole, int64_t hidden_size, int64_t j) {
-  if constexpr (!kPeephole) return {scalar_t(0), scalar_t(0), scalar_t(0)};
-  return {w_peephole[j], w_peephole[hidden_size + j], w_peephole[2 * hidden_size + j]};
-}
-
 // Units [j0, j1) of one row of one step. pre: the row's workspace (pre-activations in, activated gates and c out);
 // c: the cell state (read and written); h, out: where the new h goes (out may be null). Branch-free in j, with
 // peepholes a compile-time choice, so that the loop vectorises.
@@ -76,9 +70,9 @@ void forward_units(const LstmParams<scalar_t>& p, int64_t j0, int64_t j1, scalar
   const scalar_t forget_bias = p.forget_bias, cell_clip = p.cell_clip;
   const scalar_t* __restrict__ w_peephole = p.w_peephole;
   for (int64_t j = j0; j < j1; ++j) {
-    const auto r = gates_forward<scalar_t>(pre[j], pre[F + j], pre[Gg + j], pre[3 * H + j], c[j],
-                                           peephole_at<scalar_t, kPeephole>(w_peephole, H, j), forget_bias,
-                                           cell_clip);
+    const auto r = gates_forward<scalar_t, kPeephole>(pre[j], pre[F + j], pre[Gg + j], pre[3 * H + j], c[j],
+                                                      peephole_at<scalar_t, kPeephole>(w_peephole, H, j), forget_bias,
+                                                      cell_clip);
     pre[j] = r.i;
     pre[F + j] = r.f;
     pre[Gg + j] = r.g;
@@ -100,9 +94,10 @@ void backward_units(const LstmParams<scalar_t>& p, int64_t j0, int64_t j1, const
   const scalar_t cell_clip = p.cell_clip;
   const scalar_t* __restrict__ w_peephole = p.w_peephole;
   for (int64_t j = j0; j < j1; ++j) {
-    const auto r = gates_backward<scalar_t>(gates[j], gates[F + j], gates[Gg + j], gates[3 * H + j],
-                                            gates[G + j], c_prev[j], dh[j] + (grad_out ? grad_out[j] : 0), dc[j],
-                                            peephole_at<scalar_t, kPeephole>(w_peephole, H, j), cell_clip);
+    const auto r = gates_backward<scalar_t, kPeephole>(gates[j], gates[F + j], gates[Gg + j], gates[3 * H + j],
+                                                       gates[G + j], c_prev[j], dh[j] + (grad_out ? grad_out[j] : 0),
+                                                       dc[j], peephole_at<scalar_t, kPeephole>(w_peephole, H, j),
+                                                       cell_clip);
     d_pre[j] = r.d_pre_i;
     d_pre[F + j] = r.d_pre_f;
     d_pre[Gg + j] = r.d_pre_g;
@@ -210,16 +205,12 @@ void lstm_forward(const LstmParams<scalar_t>& p) {
   const int64_t ws_width = kWorkspaceWidth * H;
 
   // Training keeps every step's workspace (it is returned for backward). Inference needs only the steps being
-  // worked on: it projects the inputs a chunk of ~1024 rows at a time into a per-thread scratch kept between calls,
-  // which bounds its memory and spares the page faults of a fresh [T, B, 5H] buffer per call.
+  // worked on: it projects the inputs a chunk of ~1024 rows at a time into a pooled scratch, which bounds its memory
+  // and spares the page faults of a fresh [T, B, 5H] buffer per call.
   const int64_t chunk_steps = p.workspace != nullptr ? std::max<int64_t>(T, 1)
                                                      : std::clamp<int64_t>(1024 / std::max<int64_t>(B, 1), 1, T);
-  thread_local std::vector<scalar_t> scratch;
-  scalar_t* workspace = p.workspace;
-  if (workspace == nullptr) {
-    scratch.resize(static_cast<size_t>(chunk_steps * B * ws_width));
-    workspace = scratch.data();
-  }
+  const PooledScratch<scalar_t> scratch(p.workspace == nullptr ? chunk_steps * B * ws_width : 0);
+  scalar_t* workspace = p.workspace != nullptr ? p.workspace : scratch.data();
 
   std::memcpy(p.h_n, p.h0, B * R * sizeof(scalar_t));
   std::memcpy(p.c_n, p.c0, B * H * sizeof(scalar_t));

@@ -40,12 +40,6 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, scalar_t 
   matrix(c, m, n, ldc).addmm_(a_op, b_op, beta, alpha);
 }
 
-template <typename scalar_t, bool kPeephole>
-__device__ __forceinline__ Peephole<scalar_t> peephole_at(const scalar_t* w_peephole, int64_t hidden_size, int64_t j) {
-  if constexpr (!kPeephole) return {scalar_t(0), scalar_t(0), scalar_t(0)};
-  return {w_peephole[j], w_peephole[hidden_size + j], w_peephole[2 * hidden_size + j]};
-}
-
 // pre[b, :] = bias for the rows of a [rows, 4H] block with row stride ws_width (the input projection adds on it).
 template <typename scalar_t>
 __global__ void fill_bias_kernel(const scalar_t* b_ih, const scalar_t* b_hh, int64_t rows, int64_t gates,
@@ -66,9 +60,9 @@ __global__ void forward_step_kernel(LstmParams<scalar_t> p, int64_t rows, scalar
   if (index >= rows * H) return;
   const int64_t b = index / H, j = index % H;
   scalar_t* pre = pre_t + b * ws_width;
-  const auto r = gates_forward<scalar_t>(pre[j], pre[F + j], pre[Gg + j], pre[3 * H + j], p.c_n[index],
-                                         peephole_at<scalar_t, kPeephole>(p.w_peephole, H, j), p.forget_bias,
-                                         p.cell_clip);
+  const auto r = gates_forward<scalar_t, kPeephole>(pre[j], pre[F + j], pre[Gg + j], pre[3 * H + j],
+                                                    p.c_n[index], peephole_at<scalar_t, kPeephole>(p.w_peephole, H, j),
+                                                    p.forget_bias, p.cell_clip);
   if (keep_workspace) {
     pre[j] = r.i;
     pre[F + j] = r.f;
@@ -92,9 +86,10 @@ __global__ void backward_step_kernel(LstmParams<scalar_t> p, int64_t t, int64_t 
   const scalar_t* gates = p.saved_workspace + (t * B + b) * ws_width;
   const scalar_t c_prev = t > 0 ? p.saved_workspace[((t - 1) * B + b) * ws_width + G + j] : p.c0[index];
   const scalar_t d_h = p.grad_h0[index] + (p.grad_output ? p.grad_output[t * B * H + index] : scalar_t(0));
-  const auto r = gates_backward<scalar_t>(gates[j], gates[F + j], gates[Gg + j], gates[3 * H + j], gates[G + j],
-                                          c_prev, d_h, p.grad_c0[index],
-                                          peephole_at<scalar_t, kPeephole>(p.w_peephole, H, j), p.cell_clip);
+  const auto r = gates_backward<scalar_t, kPeephole>(gates[j], gates[F + j], gates[Gg + j], gates[3 * H + j],
+                                                     gates[G + j], c_prev, d_h, p.grad_c0[index],
+                                                     peephole_at<scalar_t, kPeephole>(p.w_peephole, H, j),
+                                                     p.cell_clip);
   scalar_t* d_pre = grad_pre_t + b * G;
   d_pre[j] = r.d_pre_i;
   d_pre[F + j] = r.d_pre_f;

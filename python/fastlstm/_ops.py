@@ -10,11 +10,16 @@ ops = torch.ops.fastlstm
 WORKSPACE_WIDTH = 5  # workspace per step and row: 4H activated gates + the new cell state (csrc/lstm_params.h)
 
 
-def _check_devices(op, x, **tensors):
-    """The fake (meta) kernels run when any input is on the meta device, so they repeat the device check."""
+def _check_devices(op, x, sequence_lengths=None, **tensors):
+    """The fake kernels also run when any one input is on the meta device (the dispatcher picks the Meta kernel
+    then), so they repeat the C++ kernels' device checks: a stray meta tensor is an error, not uninitialised output.
+    sequence_lengths may be on the CPU whatever x's device is."""
     for name, t in tensors.items():
-        torch._check(t is None or t.device == x.device,
-                     lambda: f"{op}: expected {name} on x's device {x.device}, got {t.device}")
+        if t is not None and t.device != x.device:
+            raise RuntimeError(f"{op}: expected {name} on x's device {x.device}, got {t.device}")
+    if sequence_lengths is not None and sequence_lengths.device not in (x.device, torch.device("cpu")):
+        raise RuntimeError(f"{op}: expected sequence_lengths on the CPU or on x's device {x.device}, "
+                           f"got {sequence_lengths.device}")
 
 
 def _workspace(x, shape, training):
@@ -23,10 +28,10 @@ def _workspace(x, shape, training):
 
 # Widths: h0 / the output are R wide (proj_size with a projection w_hr, else hidden_size), c0 and the workspace H.
 @torch.library.register_fake("fastlstm::forward")
-def _forward_fake(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole, sequence_lengths, forget_bias, cell_clip, training,
-                  tf_layout=False, w_hr=None):
-    _check_devices("fastlstm::forward", x, h0=h0, c0=c0, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh,
-                   w_peephole=w_peephole, w_hr=w_hr)
+def _forward_fake(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole=None, sequence_lengths=None, forget_bias=0.0,
+                  cell_clip=0.0, training=True, tf_layout=False, w_hr=None):
+    _check_devices("fastlstm::forward", x, sequence_lengths, h0=h0, c0=c0, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih,
+                   b_hh=b_hh, w_peephole=w_peephole, w_hr=w_hr)
     seq_len, batch, recurrent, hidden = x.shape[0], x.shape[1], h0.shape[1], c0.shape[1]
     output = x.new_empty((seq_len, batch, recurrent))
     return output, x.new_empty((batch, recurrent)), x.new_empty((batch, hidden)), _workspace(
@@ -52,12 +57,15 @@ def _backward_fake_grads(x, h0, c0, w_ih, w_hh, w_peephole, w_hr):
 @torch.library.register_fake("fastlstm::backward")
 def _backward_fake(grad_output, grad_h_n, grad_c_n, x, h0, c0, w_ih, w_hh, w_peephole, sequence_lengths, output,
                    workspace, cell_clip, tf_layout=False, w_hr=None):
+    _check_devices("fastlstm::backward", x, sequence_lengths, grad_output=grad_output, grad_h_n=grad_h_n,
+                   grad_c_n=grad_c_n, h0=h0, c0=c0, w_ih=w_ih, w_hh=w_hh, w_peephole=w_peephole, output=output,
+                   workspace=workspace, w_hr=w_hr)
     return _backward_fake_grads(x, h0, c0, w_ih, w_hh, w_peephole, w_hr)
 
 
 @torch.library.register_fake("fastlstm::cell_forward")
-def _cell_forward_fake(x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole, forget_bias, cell_clip, training,
-                       tf_layout=False, w_hr=None):
+def _cell_forward_fake(x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole=None, forget_bias=0.0, cell_clip=0.0,
+                       training=True, tf_layout=False, w_hr=None):
     _check_devices("fastlstm::cell_forward", x, h=h, c=c, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh,
                    w_peephole=w_peephole, w_hr=w_hr)
     batch, recurrent, hidden = x.shape[0], h.shape[1], c.shape[1]
@@ -69,4 +77,6 @@ def _cell_forward_fake(x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole, forget_bias,
 @torch.library.register_fake("fastlstm::cell_backward")
 def _cell_backward_fake(grad_h_new, grad_c_new, x, h, c, w_ih, w_hh, w_peephole, workspace, cell_clip,
                         tf_layout=False, w_hr=None):
+    _check_devices("fastlstm::cell_backward", x, grad_h_new=grad_h_new, grad_c_new=grad_c_new, h=h, c=c, w_ih=w_ih,
+                   w_hh=w_hh, w_peephole=w_peephole, workspace=workspace, w_hr=w_hr)
     return _backward_fake_grads(x, h, c, w_ih, w_hh, w_peephole, w_hr)

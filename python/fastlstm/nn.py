@@ -27,6 +27,18 @@ def _init_uniform(parameters, hidden_size):
         nn.init.uniform_(weight, -stdv, stdv)
 
 
+def _check_sizes(input_size, hidden_size):
+    """torch.nn.RNNBase's checks of the sizes, in its order and with its messages."""
+    if not isinstance(input_size, int):
+        raise TypeError(f"input_size should be of type int, got: {type(input_size).__name__}")
+    if input_size <= 0:
+        raise ValueError("input_size must be greater than zero")
+    if not isinstance(hidden_size, int):
+        raise TypeError(f"hidden_size should be of type int, got: {type(hidden_size).__name__}")
+    if hidden_size <= 0:
+        raise ValueError("hidden_size must be greater than zero")
+
+
 def _unpack(data, batch_sizes):
     """PackedSequence data [sum(lengths), I] -> (time-major padded x [T, B, I] with rows longest first, as the kernels
     want them, lengths [B], the rows of x.view(T * B, I) that hold the packed data, in packed order).
@@ -65,10 +77,11 @@ class LSTM(nn.Module):
                 "dropout option adds dropout after all but last recurrent layer, so non-zero dropout expects "
                 f"num_layers greater than 1, but got dropout={dropout} and num_layers={num_layers}"
             )
-        if not isinstance(hidden_size, int):
-            raise TypeError(f"hidden_size should be of type int, got: {type(hidden_size).__name__}")
-        if hidden_size <= 0:
-            raise ValueError("hidden_size must be greater than zero")
+        if not isinstance(bias, bool):
+            raise TypeError(f"bias should be of type bool, got: {type(bias).__name__}")
+        if not isinstance(batch_first, bool):
+            raise TypeError(f"batch_first should be of type bool, got: {type(batch_first).__name__}")
+        _check_sizes(input_size, hidden_size)
         if num_layers <= 0:
             raise ValueError("num_layers must be greater than zero")
         if proj_size < 0:
@@ -221,6 +234,8 @@ class LSTM(nn.Module):
             if is_batched and self.batch_first:
                 x = x.transpose(0, 1)
             self._check_input(x, None)
+            if x.shape[0] == 0:
+                raise RuntimeError("Expected sequence length to be larger than 0 in RNN")  # torch.nn.LSTM's error
             batch = x.shape[1]
             backend = functional.choose_backend(self.backend, x, getattr(self, "weight_hr_l0", None))
 
@@ -345,6 +360,13 @@ class LSTMCell(nn.Module):
             h = c = x.new_zeros((x.shape[0], self.hidden_size))
         else:
             h, c = (hx[0], hx[1]) if is_batched else (hx[0].unsqueeze(0), hx[1].unsqueeze(0))
+            for label, state in enumerate((h, c)):  # torch's check_rnn_cell_forward_hidden, its messages
+                if state.shape[0] != x.shape[0]:
+                    raise RuntimeError(
+                        f"Input batch size {x.shape[0]} doesn't match hidden{label} batch size {state.shape[0]}")
+                if state.shape[1] != self.hidden_size:
+                    raise RuntimeError(f"hidden{label} has inconsistent hidden_size: got {state.shape[1]}, "
+                                       f"expected {self.hidden_size}")
         backend = functional.choose_backend(self.backend, x, single_step=True)
         h_new, c_new = functional.lstm_cell(x, h, c, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh,
                                             backend=backend)
