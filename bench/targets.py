@@ -1,4 +1,4 @@
-"""The measurements behind the CPU goal table (issue 3): FLOP rate, single steps, variable lengths, TF's fused
+"""The measurements behind the CPU goal table (issues 3 and 11): FLOP rate, single steps, variable lengths, TF's fused
 kernel, memory saved for backward; and rows with no goal set (step-loop training, projections). Each function returns
 rows (what, measured, goal, met) for the table."""
 
@@ -10,9 +10,10 @@ from torch.nn.utils.rnn import pack_padded_sequence
 import fastlstm
 from timing import cell, measure
 
-RATIO_GOALS = {  # config: fwd+bwd and no_grad fwd ratio goals against torch.nn.LSTM
-    "C1": 1.0, "C2": 1.2, "C3": 3.0, "C4": 1.5,
+RATIO_GOALS = {  # config: fwd+bwd and no_grad fwd ratio goals against torch.nn.LSTM (issue 11)
+    "C1": 1.2, "C2": 1.2, "C3": 3.0, "C4": 1.2,
 }
+ONNXRUNTIME_GOAL = 1.0  # inference, every config
 
 
 def module_ratio_rows(results, configs):
@@ -26,6 +27,10 @@ def module_ratio_rows(results, configs):
             goal = RATIO_GOALS[config]
             rows.append((f"fastlstm.LSTM vs torch.nn.LSTM, {config} {shape} {mode}", f"{ratio:.2f}x", f">= {goal}x",
                          ratio >= goal))
+            if "onnxruntime" in r:
+                ratio = r["onnxruntime"]["median_ms"] / r["fastlstm"]["median_ms"]
+                rows.append((f"fastlstm.LSTM vs ONNX Runtime, {config} {shape} {mode}", f"{ratio:.2f}x",
+                             f">= {ONNXRUNTIME_GOAL}x", ratio >= ONNXRUNTIME_GOAL))
     return rows
 
 
@@ -49,7 +54,7 @@ def flop_rate_rows(repeats):
 
 def single_step_rows(repeats):
     rows = []
-    for batch, hidden, goal in [(1, 128, 5.0), (8, 256, 1.5)]:
+    for batch, hidden, goal in [(1, 128, 5.0), (8, 256, 2.0)]:
         ours = fastlstm.LSTMCell(hidden, hidden)
         theirs = torch.nn.LSTMCell(hidden, hidden)
         theirs.load_state_dict(ours.state_dict())

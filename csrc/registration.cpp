@@ -4,21 +4,34 @@
 #include <torch/library.h>
 
 #include "cpu/buffer_pool.h"
-#include "cpu/gemm.h"
+#include "cpu/cpu_capability.h"
+#include "cpu/gemm_engine.h"
 
 namespace {
 
-// Which GEMM the CPU kernels call: "brgemm", "blas" or "eigen" (see cpu/gemm.h).
+// FASTLSTM_GEMM's engine, or "auto" (measured per shape class: see cpu_capability()).
 PyObject* gemm_engine(PyObject*, PyObject*) {
-  switch (fastlstm::cpu::gemm_engine()) {
-    case fastlstm::cpu::GemmEngine::Brgemm:
-      return PyUnicode_FromString("brgemm");
-    case fastlstm::cpu::GemmEngine::Blas:
-      return PyUnicode_FromString("blas");
-    case fastlstm::cpu::GemmEngine::Eigen:
-      break;
+  return PyUnicode_FromString(fastlstm::cpu::engine_name(fastlstm::cpu::gemm_engine()));
+}
+
+// {"level": the instruction-set level the CPU kernels run, "supported": the levels this CPU and build have,
+//  "gemm": "auto" or the forced engine, "gemm_choices": [(shape class, engine measured fastest), ...] so far}.
+PyObject* cpu_capability(PyObject*, PyObject*) {
+  namespace cpu = fastlstm::cpu;
+  PyObject* supported = PyList_New(0);
+  for (cpu::CpuCapability level : cpu::supported_capabilities()) {
+    PyObject* name = PyUnicode_FromString(cpu::capability_name(level));
+    PyList_Append(supported, name);
+    Py_DECREF(name);
   }
-  return PyUnicode_FromString("eigen");
+  PyObject* choices = PyList_New(0);
+  for (const auto& [shape, engine] : cpu::recorded_choices()) {
+    PyObject* pair = Py_BuildValue("(ss)", shape.c_str(), engine.c_str());
+    PyList_Append(choices, pair);
+    Py_DECREF(pair);
+  }
+  return Py_BuildValue("{s:s,s:N,s:s,s:N}", "level", cpu::capability_name(cpu::cpu_capability()), "supported",
+                       supported, "gemm", cpu::engine_name(cpu::gemm_engine()), "gemm_choices", choices);
 }
 
 PyObject* empty_cache(PyObject*, PyObject*) {
@@ -34,7 +47,9 @@ PyObject* cpu_memory_stats(PyObject*, PyObject*) {
 }
 
 PyMethodDef module_methods[] = {
-    {"gemm_engine", gemm_engine, METH_NOARGS, "The GEMM the CPU kernels call: 'brgemm', 'blas' or 'eigen'."},
+    {"gemm_engine", gemm_engine, METH_NOARGS, "FASTLSTM_GEMM's engine (brgemm, blas, eigen) or 'auto' (measured)."},
+    {"cpu_capability", cpu_capability, METH_NOARGS,
+     "The CPU kernels' instruction-set level, the levels available, the GEMM engine and the measured choices."},
     {"empty_cache", empty_cache, METH_NOARGS, "Releases every idle block of the CPU buffer pool to the OS."},
     {"cpu_memory_stats", cpu_memory_stats, METH_NOARGS,
      "The CPU buffer pool's bytes in use, idle (cached) and its cap (FASTLSTM_CPU_CACHE_MB)."},

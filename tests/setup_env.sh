@@ -3,6 +3,8 @@
 #   FASTLSTM_VENV   where the virtualenv lives (default: <repo>/.venv)
 #   FASTLSTM_TORCH  the torch to pin (default 2.13.0, the CPU wheel these machines carry locally)
 #   FASTLSTM_WITH_TF=1  also install tensorflow-cpu (the optional peer of tests/test_tf_reference.py and bench/)
+#   FASTLSTM_WITH_ORT=1 also install onnx + onnxruntime (the inference peer of bench/; bench/run.sh sets it)
+#   FASTLSTM_NATIVE=1   compile the CPU kernels for this machine only (-march=native) instead of once per ISA level
 #   FASTLSTM_SANITIZE=1 build with AddressSanitizer + UBSan (use its own FASTLSTM_VENV; tests/run.sh preloads the
 #                       sanitizer runtimes)
 set -euo pipefail
@@ -24,6 +26,9 @@ tools_stamp="$VENV/.fastlstm-tools"
 if [ "${FASTLSTM_WITH_TF:-0}" = 1 ]; then
   TOOLS+=(tensorflow-cpu==2.21.0)
 fi
+if [ "${FASTLSTM_WITH_ORT:-0}" = 1 ]; then
+  TOOLS+=(onnx==1.23.2 onnxruntime==1.32.0)
+fi
 wanted_tools="torch==$TORCH_PIN ${TOOLS[*]}"
 if [ "$(cat "$tools_stamp" 2>/dev/null)" != "$wanted_tools" ]; then
   echo "setup: installing $wanted_tools" >&2
@@ -34,14 +39,15 @@ fi
 # Rebuild when any source or build file changed (a content hash, so a fresh clone builds once).
 build_stamp="$VENV/.fastlstm-build"
 source_hash="$(cd "$ROOT" && { find csrc python cmake CMakeLists.txt pyproject.toml -type f \
-  ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum; echo "sanitize=${FASTLSTM_SANITIZE:-0}"; } \
+  ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum; echo "sanitize=${FASTLSTM_SANITIZE:-0} native=${FASTLSTM_NATIVE:-0}"; } \
   | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$build_stamp" 2>/dev/null)" != "$source_hash" ]; then
   echo "setup: building fastlstm (pip install --no-build-isolation, against the torch above)" >&2
   # One build folder per environment: a CPU and a CUDA torch must not share a CMake cache.
   (cd "$ROOT" && "$PYTHON" -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps \
     -C "build-dir=build/$(basename "$VENV")" \
-    -C "cmake.define.FASTLSTM_SANITIZE=$([ "${FASTLSTM_SANITIZE:-0}" = 1 ] && echo ON || echo OFF)" .)
+    -C "cmake.define.FASTLSTM_SANITIZE=$([ "${FASTLSTM_SANITIZE:-0}" = 1 ] && echo ON || echo OFF)" \
+    -C "cmake.define.FASTLSTM_NATIVE=$([ "${FASTLSTM_NATIVE:-0}" = 1 ] && echo ON || echo OFF)" .)
   echo "$source_hash" >"$build_stamp"
 fi
 export PYTHON

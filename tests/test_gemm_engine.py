@@ -1,4 +1,5 @@
-"""Every GEMM engine (cpu/gemm.h) gives torch.nn.LSTM's results; the default engine is covered by the other tests."""
+"""Every GEMM engine (cpu/gemm_engine.h) gives torch.nn.LSTM's results; the default (measured per shape class) is
+covered by the other tests."""
 
 import os
 import subprocess
@@ -25,13 +26,29 @@ print("ok")
 """
 
 
-def test_brgemm_engine_is_the_default():
+def test_engine_is_measured_by_default():
+    import torch
+
     import fastlstm
 
-    assert fastlstm._C.gemm_engine() == "brgemm"
+    if os.environ.get("FASTLSTM_GEMM"):
+        pytest.skip("FASTLSTM_GEMM forces an engine in this run")
+    assert fastlstm._C.gemm_engine() == "auto"
+    with torch.no_grad():
+        fastlstm.LSTM(64, 64)(torch.randn(5, 8, 64))
+    choices = fastlstm.cpu_capability()["gemm_choices"]
+    assert choices and all(engine in ("rows", "brgemm", "blas", "eigen") for _, engine in choices), choices
 
 
-@pytest.mark.parametrize("engine", ["eigen", "blas"])
+def test_unknown_engine_is_a_clear_error():
+    env = dict(os.environ, FASTLSTM_GEMM="mkl")
+    code = "import torch, fastlstm; fastlstm.LSTM(3, 4)(torch.randn(2, 1, 3))"
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert "expected FASTLSTM_GEMM to be one of auto, brgemm, blas, eigen, got 'mkl'" in result.stderr
+
+
+@pytest.mark.parametrize("engine", ["eigen", "blas", "brgemm"])
 def test_forced_gemm_engine_matches_torch(engine):
     env = dict(os.environ, FASTLSTM_GEMM=engine)
     result = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300)

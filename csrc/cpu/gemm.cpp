@@ -2,31 +2,23 @@
 
 #include <ATen/Parallel.h>
 #include <ATen/native/CPUBlas.h>
-#include <dlfcn.h>
+
+#include <omp.h>
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <chrono>
 #include <climits>
-#include <cstdlib>
+#include <cstdio>
 #include <cstring>
-#include <vector>
+#include <string>
+#include <type_traits>
+#include <unordered_map>
 
 #include "buffer_pool.h"
 
-namespace fastlstm::cpu {
+namespace fastlstm::cpu::FASTLSTM_ISA_NAMESPACE {
 namespace {
-
-// Fortran BLAS, LP64 (32-bit integers), column-major.
-template <typename scalar_t>
-using FortranGemm = void (*)(const char*, const char*, const int*, const int*, const int*, const scalar_t*,
-                             const scalar_t*, const int*, const scalar_t*, const int*, const scalar_t*, scalar_t*,
-                             const int*);
-
-template <typename scalar_t>
-FortranGemm<scalar_t> lookup_blas(const char* name) {
-  // RTLD_DEFAULT: libtorch_cpu is already loaded (fastlstm._C is only imported after torch).
-  return reinterpret_cast<FortranGemm<scalar_t>>(dlsym(RTLD_DEFAULT, name));
-}
 
 #if defined(CPUBLAS_BRGEMM_F32F32F32)
 constexpr bool kHaveBrgemm = true;
@@ -34,27 +26,8 @@ constexpr bool kHaveBrgemm = true;
 constexpr bool kHaveBrgemm = false;
 #endif
 
-struct Engines {
-  FortranGemm<float> sgemm = lookup_blas<float>("sgemm_");
-  FortranGemm<double> dgemm = lookup_blas<double>("dgemm_");
-  GemmEngine engine = choose();
-
-  GemmEngine choose() const {
-    const bool have_blas = sgemm != nullptr && dgemm != nullptr;
-    const char* asked = std::getenv("FASTLSTM_GEMM");
-    if (asked != nullptr && std::strcmp(asked, "eigen") == 0) return GemmEngine::Eigen;
-    if (asked != nullptr && std::strcmp(asked, "blas") == 0 && have_blas) return GemmEngine::Blas;
-    return kHaveBrgemm ? GemmEngine::Brgemm : GemmEngine::Eigen;
-  }
-};
-
-const Engines& engines() {
-  static const Engines instance;
-  return instance;
-}
-
-FortranGemm<float> fortran_gemm(float*) { return engines().sgemm; }
-FortranGemm<double> fortran_gemm(double*) { return engines().dgemm; }
+FortranGemm<float> fortran_gemm(float*) { return blas_sgemm(); }
+FortranGemm<double> fortran_gemm(double*) { return blas_dgemm(); }
 
 template <typename scalar_t>
 void eigen_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, scalar_t alpha, const scalar_t* a,
@@ -222,9 +195,124 @@ bool brgemm_gemm(bool, bool, int64_t, int64_t, int64_t, double, const double*, i
   return false;
 }
 
-}  // namespace
+// Whether `engine` can serve this call.
+template <typename scalar_t>
+bool serves(GemmEngine engine, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, scalar_t alpha,
+            scalar_t beta) {
+  const bool plain_scaling = alpha == scalar_t(1) && (beta == scalar_t(0) || beta == scalar_t(1));
+  switch (engine) {
+    case GemmEngine::Rows:
+      return !trans_a && trans_b && m <= 2 * kRowBlock && plain_scaling;
+    case GemmEngine::Brgemm:
+      // A transposed operand is copied first: only where the GEMM is large enough for the copy to be noise.
+      return kHaveBrgemm && std::is_same_v<scalar_t, float> && k > 0 && plain_scaling && !(trans_a && n < 64) &&
+             !(trans_b && m < 64);
+    case GemmEngine::Blas:
+      return fortran_gemm(static_cast<scalar_t*>(nullptr)) != nullptr && k > 0 &&
+             std::max({m, n, k}) <= INT_MAX;
+    case GemmEngine::Eigen:
+      return true;
+    case GemmEngine::Auto:
+      break;
+  }
+  return false;
+}
 
-GemmEngine gemm_engine() { return engines().engine; }
+template <typename scalar_t>
+void run_engine(GemmEngine engine, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, scalar_t alpha,
+                const scalar_t* a, int64_t lda, const scalar_t* b, int64_t ldb, scalar_t beta, scalar_t* c,
+                int64_t ldc) {
+  switch (engine) {
+    case GemmEngine::Rows:
+      small_rows_gemm_bt(m, n, k, a, lda, b, ldb, beta == scalar_t(1), c, ldc);
+      return;
+    case GemmEngine::Brgemm:
+      brgemm_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+      return;
+    case GemmEngine::Blas:
+      blas_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+      return;
+    default:
+      eigen_gemm_columns(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  }
+}
+
+// The class of shapes that share a measured choice: exact row counts up to 16 (where the few-row kernels differ
+// most), powers of two above, and whether the call runs inside a thread team (then every engine runs on one thread).
+int64_t size_class(int64_t size) {
+  int64_t bits = 0;
+  while ((int64_t{1} << bits) < size) ++bits;
+  return bits;
+}
+
+uint64_t shape_class(bool is_double, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, bool in_team) {
+  const uint64_t rows = m <= 16 ? static_cast<uint64_t>(m) : 16 + size_class(m);
+  return static_cast<uint64_t>(is_double) | uint64_t(trans_a) << 1 | uint64_t(trans_b) << 2 | uint64_t(in_team) << 3 |
+         rows << 8 | static_cast<uint64_t>(size_class(n)) << 16 | static_cast<uint64_t>(size_class(k)) << 24;
+}
+
+// Times every engine that serves the call on a part of it (at most 128 x 1024 x 1024, into scratch: C untouched)
+// and returns the fastest. Once per shape class and process: at most a few ms.
+template <typename scalar_t>
+GemmEngine measure(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, scalar_t alpha, const scalar_t* a,
+                   int64_t lda, const scalar_t* b, int64_t ldb, scalar_t beta) {
+  const int64_t trial_m = std::min<int64_t>(m, 128), trial_n = std::min<int64_t>(n, 1024);
+  const int64_t trial_k = std::min<int64_t>(k, 1024);
+  const PooledScratch<scalar_t> scratch(trial_m * trial_n);
+  std::fill(scratch.data(), scratch.data() + trial_m * trial_n, scalar_t(0));
+  GemmEngine best = GemmEngine::Eigen;
+  double best_seconds = 0;
+  for (GemmEngine engine : {GemmEngine::Rows, GemmEngine::Brgemm, GemmEngine::Blas, GemmEngine::Eigen}) {
+    if (!serves(engine, trans_a, trans_b, m, n, k, alpha, beta)) continue;
+    double seconds = 0;
+    for (int run = 0; run < 3; ++run) {  // the first run warms caches and any lazy set-up; the best of the others
+      const auto start = std::chrono::steady_clock::now();
+      run_engine(engine, trans_a, trans_b, trial_m, trial_n, trial_k, alpha, a, lda, b, ldb, beta, scratch.data(),
+                 trial_n);
+      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      if (run == 1 || (run > 1 && elapsed < seconds)) seconds = elapsed;
+    }
+    if (best_seconds == 0 || seconds < best_seconds) {
+      best = engine;
+      best_seconds = seconds;
+    }
+  }
+  return best;
+}
+
+// The engine of a call: forced (FASTLSTM_GEMM), or measured once per shape class (cached per thread, then in the
+// process-wide table).
+template <typename scalar_t>
+GemmEngine choose_engine(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, scalar_t alpha,
+                         const scalar_t* a, int64_t lda, const scalar_t* b, int64_t ldb, scalar_t beta) {
+  const GemmEngine forced = gemm_engine();
+  if (forced != GemmEngine::Auto) {
+    // As before measuring: brgemm forced keeps the few-row kernel for 2-16 rows (it beats brgemm's packing there).
+    if (forced == GemmEngine::Brgemm && m >= 2 && serves(GemmEngine::Rows, trans_a, trans_b, m, n, k, alpha, beta)) {
+      return GemmEngine::Rows;
+    }
+    return serves(forced, trans_a, trans_b, m, n, k, alpha, beta) ? forced : GemmEngine::Eigen;
+  }
+  const bool in_team = at::in_parallel_region() || omp_in_parallel();
+  const uint64_t key = shape_class(std::is_same_v<scalar_t, double>, trans_a, trans_b, m, n, k, in_team);
+  thread_local std::unordered_map<uint64_t, GemmEngine> seen;
+  auto it = seen.find(key);
+  if (it != seen.end() && serves(it->second, trans_a, trans_b, m, n, k, alpha, beta)) return it->second;
+  GemmEngine engine;
+  if (!find_choice(key, &engine) || !serves(engine, trans_a, trans_b, m, n, k, alpha, beta)) {
+    engine = measure(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta);
+    char description[128];
+    std::snprintf(description, sizeof(description), "%s m=%lld n=%lld k=%lld%s%s%s", 
+                  std::is_same_v<scalar_t, double> ? "f64" : "f32", static_cast<long long>(m),
+                  static_cast<long long>(n), static_cast<long long>(k), trans_a ? " A^T" : "", trans_b ? " B^T" : "",
+                  in_team ? " (in team)" : "");
+    record_choice(key, engine, description);
+  }
+  seen[key] = engine;
+  return engine;
+}
+
+}  // namespace
 
 template <typename scalar_t>
 void transpose(const scalar_t* in, int64_t rows, int64_t cols, int64_t ld_in, scalar_t* out, int64_t ld_out) {
@@ -249,23 +337,8 @@ template <typename scalar_t>
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, scalar_t alpha, const scalar_t* a,
           int64_t lda, const scalar_t* b, int64_t ldb, scalar_t beta, scalar_t* c, int64_t ldc) {
   if (m == 0 || n == 0) return;
-  const GemmEngine engine = gemm_engine();
-  // One row is a matrix-vector product, which Eigen does well (measured: 12 vs 14 us for a step at B=1, H=128).
-  if (engine == GemmEngine::Brgemm && !trans_a && trans_b && m >= 2 && m <= 2 * kRowBlock && alpha == scalar_t(1) &&
-      (beta == scalar_t(0) || beta == scalar_t(1))) {
-    small_rows_gemm_bt(m, n, k, a, lda, b, ldb, beta == scalar_t(1), c, ldc);
-    return;
-  }
-  if (engine == GemmEngine::Brgemm && k > 0 &&
-      brgemm_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)) {
-    return;
-  }
-  const bool fits_lp64 = std::max({m, n, k, lda, ldb, ldc}) <= INT_MAX;
-  if (engine == GemmEngine::Blas && k > 0 && fits_lp64) {
-    blas_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    return;
-  }
-  eigen_gemm_columns(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  const GemmEngine engine = choose_engine(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta);
+  run_engine(engine, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 template void transpose<float>(const float*, int64_t, int64_t, int64_t, float*, int64_t);
@@ -275,4 +348,4 @@ template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const fl
 template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, const double*,
                            int64_t, double, double*, int64_t);
 
-}  // namespace fastlstm::cpu
+}  // namespace fastlstm::cpu::FASTLSTM_ISA_NAMESPACE

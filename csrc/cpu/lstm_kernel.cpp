@@ -12,7 +12,7 @@
 #include "buffer_pool.h"
 #include "gemm.h"
 
-namespace fastlstm::cpu {
+namespace fastlstm::cpu::FASTLSTM_ISA_NAMESPACE {
 namespace {
 
 // A weight is laid out transposed for the brgemm micro-kernel only when the copy (4H * K) is small against the work
@@ -197,10 +197,8 @@ void project_inputs(const LstmParams<scalar_t>& p, const GemmWeight<scalar_t>& w
   gemm_gate_columns(rows, H, p.input_size, j0, j1, p.x + t0 * B * p.input_size, w_ih, pre, ws_width);
 }
 
-}  // namespace
-
 template <typename scalar_t>
-void lstm_forward(const LstmParams<scalar_t>& p) {
+void forward_loop(const LstmParams<scalar_t>& p) {
   const int64_t T = p.seq_len, B = p.batch, H = p.hidden_size, R = p.recurrent_size, G = 4 * H;
   const int64_t ws_width = kWorkspaceWidth * H;
 
@@ -262,7 +260,7 @@ void lstm_forward(const LstmParams<scalar_t>& p) {
 }
 
 template <typename scalar_t>
-void lstm_backward(const LstmParams<scalar_t>& p) {
+void backward_loop(const LstmParams<scalar_t>& p) {
   const int64_t T = p.seq_len, B = p.batch, I = p.input_size, H = p.hidden_size, R = p.recurrent_size, G = 4 * H;
   const int64_t ws_width = kWorkspaceWidth * H;
 
@@ -401,9 +399,9 @@ void lstm_backward(const LstmParams<scalar_t>& p) {
   }
 }
 
-template void lstm_forward<float>(const LstmParams<float>&);
-template void lstm_forward<double>(const LstmParams<double>&);
-template void lstm_backward<float>(const LstmParams<float>&);
-template void lstm_backward<double>(const LstmParams<double>&);
+}  // namespace
 
-}  // namespace fastlstm::cpu
+extern const KernelTable kernel_table = {&forward_loop<float>, &forward_loop<double>, &backward_loop<float>,
+                                         &backward_loop<double>};
+
+}  // namespace fastlstm::cpu::FASTLSTM_ISA_NAMESPACE

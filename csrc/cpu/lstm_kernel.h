@@ -1,4 +1,5 @@
-// CPU time loops of one LSTM layer and direction (see lstm_params.h for the shapes).
+// CPU time loops of one LSTM layer and direction (see lstm_params.h for the shapes), compiled once per
+// instruction-set level (cpu_capability.h). lstm_forward / lstm_backward run the level this process picked.
 #pragma once
 
 #include "../lstm_params.h"
@@ -13,5 +14,23 @@ void lstm_forward(const LstmParams<scalar_t>& p);
 // grad_pre scratch).
 template <typename scalar_t>
 void lstm_backward(const LstmParams<scalar_t>& p);
+
+// One level's kernels (lstm_kernel.cpp, compiled per level into namespace isa_<level>).
+struct KernelTable {
+  void (*forward_float)(const LstmParams<float>&);
+  void (*forward_double)(const LstmParams<double>&);
+  void (*backward_float)(const LstmParams<float>&);
+  void (*backward_double)(const LstmParams<double>&);
+};
+
+namespace isa_baseline {
+extern const KernelTable kernel_table;
+}
+namespace isa_avx2 {
+extern const KernelTable kernel_table;
+}
+namespace isa_avx512 {
+extern const KernelTable kernel_table;
+}
 
 }  // namespace fastlstm::cpu
