@@ -40,8 +40,16 @@ def sgemm_rate(repeats=7):
     return 2 * 2048**3 / (r["sgemm"]["median_ms"] * 1e-3) / 1e9
 
 
+def capability():
+    """fastlstm.cpu_capability(), or what a build from before the ISA dispatch can say."""
+    if hasattr(fastlstm, "cpu_capability"):
+        return fastlstm.cpu_capability()
+    return {"level": "native (no dispatch)", "supported": ["native"], "gemm": fastlstm._C.gemm_engine(),
+            "gemm_choices": []}
+
+
 def describe():
-    info = fastlstm.cpu_capability()
+    info = capability()
     return {
         "cpu": cpu_model(),
         "flags": cpu_flags(),
@@ -61,4 +69,4 @@ def print_host(host):
 
 
 def gemm_choices():
-    return dict(fastlstm.cpu_capability()["gemm_choices"])
+    return dict(capability()["gemm_choices"])

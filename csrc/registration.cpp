@@ -58,7 +58,7 @@ PyMethodDef module_methods[] = {
 }  // namespace
 
 // fastlstm._C is a plain extension module: importing it loads this library, which registers the ops.
-extern "C" PyObject* PyInit__C(void) {
+PyMODINIT_FUNC PyInit__C(void) {
   static PyModuleDef module = {PyModuleDef_HEAD_INIT, "_C", "fastlstm ops (see torch.ops.fastlstm)", -1,
                                module_methods, nullptr, nullptr, nullptr, nullptr};
   return PyModule_Create(&module);

@@ -5,12 +5,14 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "../gates.h"
 #include "buffer_pool.h"
 #include "gemm.h"
+#include "packed_gemm.h"
 
 namespace fastlstm::cpu::FASTLSTM_ISA_NAMESPACE {
 namespace {
@@ -23,8 +25,12 @@ constexpr int64_t kMinGemmRowsForPacking = 8;
 // The time loop runs in one team of threads for the whole call, each thread owning a slice of the hidden units (all
 // four gates of them): per step it computes its columns of the recurrent GEMM and the gate math of its units, and
 // the team meets at one barrier per step. A fork/join per GEMM and per pointwise pass (two per step) cost more than
-// the work at mid sizes (C4: ~20 us of a ~30 us step). Slices are multiples of 16 units (one AVX-512 float vector).
-constexpr int64_t kSliceAlign = 16;
+// the work at mid sizes (C4: ~20 us of a ~30 us step). Slices are multiples of 32 units: whole panels of the packed
+// recurrent weight at every level (packed_gemm.h).
+constexpr int64_t kSliceAlign = 32;
+// Calls of fewer steps multiply by the weight as it is (see forward_loop).
+constexpr int64_t kMinStepsForPacking = 4;
+static_assert(kSliceAlign % kPanelColumns == 0);
 // Below ~64 kFLOP of recurrent GEMM per step a barrier costs more than a second thread brings (measured at B=1:
 // H=128 (131 kFLOP) runs 3.7 -> 2.7 us a step on two threads). A single step also pays the team's start, once:
 // it takes a team from ~1 MFLOP.
@@ -59,18 +65,21 @@ void run_team(int64_t threads, int64_t hidden_size, const Body& body) {
   }
 }
 
-// Units [j0, j1) of one row of one step. pre: the row's workspace (pre-activations in, activated gates and c out);
+// Units [j0, j1) of one row of one step. pre: the row's workspace (pre-activations less the bias in, activated
+// gates and c out); bias [4H]: b_ih + b_hh;
 // c: the cell state (read and written); h, out: where the new h goes (out may be null). Branch-free in j, with
 // peepholes a compile-time choice, so that the loop vectorises.
 template <typename scalar_t, bool kPeephole>
-void forward_units(const LstmParams<scalar_t>& p, int64_t j0, int64_t j1, scalar_t* __restrict__ pre,
-                   scalar_t* __restrict__ c, scalar_t* __restrict__ h, scalar_t* __restrict__ out) {
+void forward_units(const LstmParams<scalar_t>& p, int64_t j0, int64_t j1, const scalar_t* __restrict__ bias,
+                   scalar_t* __restrict__ pre, scalar_t* __restrict__ c, scalar_t* __restrict__ h,
+                   scalar_t* __restrict__ out) {
   // Locals, not p's fields: stores through the pointers could otherwise alias p and force reloads in the loop.
   const int64_t H = p.hidden_size, G = 4 * H, F = p.f_block * H, Gg = p.g_block * H;
   const scalar_t forget_bias = p.forget_bias, cell_clip = p.cell_clip;
   const scalar_t* __restrict__ w_peephole = p.w_peephole;
   for (int64_t j = j0; j < j1; ++j) {
-    const auto r = gates_forward<scalar_t, kPeephole>(pre[j], pre[F + j], pre[Gg + j], pre[3 * H + j], c[j],
+    const auto r = gates_forward<scalar_t, kPeephole>(pre[j] + bias[j], pre[F + j] + bias[F + j],
+                                                      pre[Gg + j] + bias[Gg + j], pre[3 * H + j] + bias[3 * H + j], c[j],
                                                       peephole_at<scalar_t, kPeephole>(w_peephole, H, j), forget_bias,
                                                       cell_clip);
     pre[j] = r.i;
@@ -158,20 +167,52 @@ void gemm_columns(int64_t rows, int64_t n, int64_t k, int64_t n0, int64_t n1, co
   }
 }
 
-// Columns {g*H + j : every gate block g; j in [j0, j1)} of C[rows, 4H] += A[rows, K] . W^T. One GEMM when the
+// Columns {g*H + j : every gate block g; j in [j0, j1)} of C[rows, 4H] (+)= A[rows, K] . W^T. One GEMM when the
 // slice is all of H.
 template <typename scalar_t>
 void gemm_gate_columns(int64_t rows, int64_t hidden_size, int64_t k, int64_t j0, int64_t j1, const scalar_t* a,
-                       const GemmWeight<scalar_t>& weight, scalar_t* c, int64_t ldc) {
+                       const GemmWeight<scalar_t>& weight, scalar_t* c, int64_t ldc, scalar_t beta = 1) {
   const int64_t G = 4 * hidden_size;
   if (j0 == 0 && j1 == hidden_size) {
-    gemm_columns<scalar_t>(rows, G, k, 0, G, a, weight, 1, c, ldc);
+    gemm_columns<scalar_t>(rows, G, k, 0, G, a, weight, beta, c, ldc);
     return;
   }
   for (int64_t gate = 0; gate < 4; ++gate) {
-    gemm_columns<scalar_t>(rows, G, k, gate * hidden_size + j0, gate * hidden_size + j1, a, weight, 1, c, ldc);
+    gemm_columns<scalar_t>(rows, G, k, gate * hidden_size + j0, gate * hidden_size + j1, a, weight, beta, c, ldc);
   }
 }
+
+// The recurrent weight of the float forward, packed for packed_gemm: per gate block g, the panels of output columns
+// [g*H, g*H + H). Each thread packs the panels of its own units (no barrier: nobody else reads them).
+struct RecurrentPanels {
+  int64_t hidden_size, recurrent_size, gate_panels;
+  PooledScratch<float> data;
+
+  RecurrentPanels(int64_t hidden, int64_t recurrent)
+      : hidden_size(hidden), recurrent_size(recurrent), gate_panels(panel_count(hidden)),
+        data(4 * gate_panels * recurrent * kPanelColumns) {}
+
+  float* at(int64_t gate, int64_t j0) const {
+    return data.data() + (gate * gate_panels + j0 / kPanelColumns) * recurrent_size * kPanelColumns;
+  }
+
+  // w_hh [4H, R] (torch's layout) or [R, 4H] (tf_layout).
+  void pack(const float* w_hh, bool tf_layout, int64_t j0, int64_t j1) const {
+    const int64_t G = 4 * hidden_size;
+    for (int64_t gate = 0; gate < 4; ++gate) {
+      pack_panels(tf_layout ? w_hh : nullptr, tf_layout ? nullptr : w_hh, tf_layout ? G : recurrent_size,
+                  recurrent_size, gate * hidden_size + j0, j1 - j0, at(gate, j0));
+    }
+  }
+
+  // Columns of units [j0, j1) of every gate: C[rows, 4H] += h[rows, R] . w_hh^T.
+  void multiply(int64_t rows, const float* h, int64_t j0, int64_t j1, float* c, int64_t ldc) const {
+    for (int64_t gate = 0; gate < 4; ++gate) {
+      packed_gemm(rows, recurrent_size, h, recurrent_size, at(gate, j0), j1 - j0, /*accumulate=*/true,
+                  c + gate * hidden_size + j0, ldc);
+    }
+  }
+};
 
 // The slice of the R recurrent units (h, the output) that goes with a thread's slice [j0, j1) of the H hidden units:
 // the same range without a projection, a proportional one with (consecutive threads tile [0, R)).
@@ -180,21 +221,14 @@ inline std::pair<int64_t, int64_t> recurrent_slice(int64_t j0, int64_t j1, int64
   return {j0 * recurrent_size / hidden_size, j1 * recurrent_size / hidden_size};
 }
 
-// Input projection of steps [t0, t1), columns of units [j0, j1): pre[t, b] = x[t, b] . w_ih^T + b_ih + b_hh.
+// Input projection of steps [t0, t1), columns of units [j0, j1): pre[t, b] = x[t, b] . w_ih^T (the biases are
+// added in the gate pass, which reads every value anyway: a separate pass to fill them in cost ~5% at C4).
 template <typename scalar_t>
 void project_inputs(const LstmParams<scalar_t>& p, const GemmWeight<scalar_t>& w_ih, int64_t t0, int64_t t1,
                     int64_t j0, int64_t j1, scalar_t* pre, int64_t ws_width) {
-  const int64_t B = p.batch, H = p.hidden_size;
-  const int64_t rows = (t1 - t0) * B;
-  for (int64_t row = 0; row < rows; ++row) {
-    for (int64_t gate = 0; gate < 4; ++gate) {
-      scalar_t* out = pre + row * ws_width + gate * H;
-      for (int64_t j = j0; j < j1; ++j) {
-        out[j] = (p.b_ih ? p.b_ih[gate * H + j] : scalar_t(0)) + (p.b_hh ? p.b_hh[gate * H + j] : scalar_t(0));
-      }
-    }
-  }
-  gemm_gate_columns(rows, H, p.input_size, j0, j1, p.x + t0 * B * p.input_size, w_ih, pre, ws_width);
+  const int64_t rows = (t1 - t0) * p.batch;
+  gemm_gate_columns(rows, p.hidden_size, p.input_size, j0, j1, p.x + t0 * p.batch * p.input_size, w_ih, pre,
+                    ws_width, scalar_t(0));
 }
 
 template <typename scalar_t>
@@ -213,8 +247,17 @@ void forward_loop(const LstmParams<scalar_t>& p) {
   std::memcpy(p.h_n, p.h0, B * R * sizeof(scalar_t));
   std::memcpy(p.c_n, p.c0, B * H * sizeof(scalar_t));
   const auto units = p.w_peephole ? forward_units<scalar_t, true> : forward_units<scalar_t, false>;
+  std::vector<scalar_t> bias(G);
+  for (int64_t k = 0; k < G; ++k) {
+    bias[k] = (p.b_ih ? p.b_ih[k] : scalar_t(0)) + (p.b_hh ? p.b_hh[k] : scalar_t(0));
+  }
   const GemmWeight<scalar_t> w_ih = gemm_weight(p.w_ih, p.tf_layout, G, p.input_size, T * B, chunk_steps * B, true);
-  const GemmWeight<scalar_t> w_hh = gemm_weight(p.w_hh, p.tf_layout, G, R, T * B, B, true);
+  // float: the recurrent product on panels packed once per call; double, and calls of a few steps (single steps:
+  // packing would read and write the weight once more than the product reads it): the GEMM engines.
+  const bool packed = std::is_same_v<scalar_t, float> && T >= kMinStepsForPacking;
+  const GemmWeight<scalar_t> w_hh =
+      packed ? GemmWeight<scalar_t>{} : gemm_weight(p.w_hh, p.tf_layout, G, R, T * B, B, true);
+  const RecurrentPanels panels(packed ? H : 0, packed ? R : 0);
   // With a projection each step's o * tanh(c) [B, H] goes to cell_out first; h = cell_out . w_hr^T [B, P].
   const bool projected = p.w_hr != nullptr;
   const GemmWeight<scalar_t> w_hr =
@@ -223,6 +266,9 @@ void forward_loop(const LstmParams<scalar_t>& p) {
 
   run_team(team_size(T, B, H), H, [&](int64_t j0, int64_t j1, const auto& sync) {
     const auto [r0, r1] = recurrent_slice(j0, j1, H, R);
+    if constexpr (std::is_same_v<scalar_t, float>) {
+      if (packed) panels.pack(p.w_hh, p.tf_layout, j0, j1);
+    }
     for (int64_t t = 0; t < T; ++t) {
       const int64_t chunk_step = t % chunk_steps;
       if (chunk_step == 0) project_inputs(p, w_ih, t, std::min(T, t + chunk_steps), j0, j1, workspace, ws_width);
@@ -231,15 +277,19 @@ void forward_loop(const LstmParams<scalar_t>& p) {
       // h_{t-1} of the running rows: the previous step's output (each step writes its own output rows, so a fast
       // thread never overwrites what a slow one still reads).
       const scalar_t* h_prev = t == 0 ? p.h0 : p.output + (t - 1) * B * R;
-      gemm_gate_columns(rows, H, R, j0, j1, h_prev, w_hh, pre_t, ws_width);
+      if constexpr (std::is_same_v<scalar_t, float>) {
+        if (packed) panels.multiply(rows, h_prev, j0, j1, pre_t, ws_width);
+      }
+      if (!packed) gemm_gate_columns(rows, H, R, j0, j1, h_prev, w_hh, pre_t, ws_width);
       scalar_t* out_t = p.output ? p.output + t * B * R : nullptr;
       if (!projected) {
         for (int64_t b = 0; b < rows; ++b) {
-          units(p, j0, j1, pre_t + b * ws_width, p.c_n + b * H, p.h_n + b * H, out_t ? out_t + b * H : nullptr);
+          units(p, j0, j1, bias.data(), pre_t + b * ws_width, p.c_n + b * H, p.h_n + b * H,
+                out_t ? out_t + b * H : nullptr);
         }
       } else {
         for (int64_t b = 0; b < rows; ++b) {
-          units(p, j0, j1, pre_t + b * ws_width, p.c_n + b * H, cell_out.data() + b * H, nullptr);
+          units(p, j0, j1, bias.data(), pre_t + b * ws_width, p.c_n + b * H, cell_out.data() + b * H, nullptr);
         }
         sync();  // the projection reads every thread's units
         gemm_columns<scalar_t>(rows, R, H, r0, r1, cell_out.data(), w_hr, 0, p.h_n, R);
@@ -277,7 +327,14 @@ void backward_loop(const LstmParams<scalar_t>& p) {
   }
   const auto units = p.w_peephole ? backward_units<scalar_t, true> : backward_units<scalar_t, false>;
   const GemmWeight<scalar_t> w_ih = gemm_weight(p.w_ih, p.tf_layout, G, I, T * B, T * B, false);
-  const GemmWeight<scalar_t> w_hh = gemm_weight(p.w_hh, p.tf_layout, G, R, T * B, B, false);
+  // float: dh on panels of w_hh packed once per call (each thread packs its columns [r0, r1)); double and calls of a
+  // few steps: the engines (as in forward).
+  const bool packed = std::is_same_v<scalar_t, float> && T >= kMinStepsForPacking;
+  const GemmWeight<scalar_t> w_hh =
+      packed ? GemmWeight<scalar_t>{} : gemm_weight(p.w_hh, p.tf_layout, G, R, T * B, B, false);
+  // A thread's panels start at panel panel_count(r0) + j0 / kSliceAlign: past every earlier thread's (each earlier
+  // slice is at least kSliceAlign units and adds at most one partial panel), whatever the widths.
+  const PooledScratch<float> dh_panels(packed ? (panel_count(R) + H / kSliceAlign + 1) * G * kPanelColumns : 0);
   // With a projection: grad_proj [T, B, P] keeps each step's gradient of h (for grad_w_hr after the loop), and
   // grad_cell [B, H] that of the step's o * tanh(c), grad_proj . w_hr.
   const bool projected = p.w_hr != nullptr;
@@ -288,6 +345,14 @@ void backward_loop(const LstmParams<scalar_t>& p) {
 
   run_team(team_size(T, B, H), H, [&](int64_t j0, int64_t j1, const auto& sync) {
     const auto [r0, r1] = recurrent_slice(j0, j1, H, R);
+    float* thread_panels = nullptr;
+    if constexpr (std::is_same_v<scalar_t, float>) {
+      if (packed) {
+        thread_panels = dh_panels.data() + (panel_count(r0) + j0 / kSliceAlign) * G * kPanelColumns;
+        pack_panels(p.tf_layout ? nullptr : p.w_hh, p.tf_layout ? p.w_hh : nullptr, p.tf_layout ? G : R, G, r0,
+                    r1 - r0, thread_panels);
+      }
+    }
     for (int64_t t = T - 1; t >= 0; --t) {
       const int64_t rows = p.rows_at(t);
       const scalar_t* ws_t = p.saved_workspace + t * B * ws_width;
@@ -323,7 +388,12 @@ void backward_loop(const LstmParams<scalar_t>& p) {
       sync();  // the GEMM below reads every thread's grad_pre_t
       // dh_{t-1}[:, r0:r1] = d_pre_t . w_hh[:, r0:r1] for the running rows (the output gradient of t-1 is added when
       // t-1 is processed).
-      gemm_by_weight(rows, G, R, r0, r1, grad_pre_t, w_hh, p.grad_h0, R);
+      if constexpr (std::is_same_v<scalar_t, float>) {
+        if (packed) {
+          packed_gemm(rows, G, grad_pre_t, G, thread_panels, r1 - r0, /*accumulate=*/false, p.grad_h0 + r0, R);
+        }
+      }
+      if (!packed) gemm_by_weight(rows, G, R, r0, r1, grad_pre_t, w_hh, p.grad_h0, R);
     }
   });
 
