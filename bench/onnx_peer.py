@@ -19,6 +19,9 @@ def onnxruntime_run(torch_lstm, x):
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     options.inter_op_num_threads = 1
+    # ONNX Runtime's pool threads spin after each run by default: interleaved with the other peers, the spinning
+    # took the cores from whoever ran next (torch.nn.LSTM's C2 samples spread by +-117%).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = onnxruntime.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
     feed = {"x": x.detach().numpy()}
     with torch.no_grad():

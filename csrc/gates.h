@@ -74,9 +74,9 @@ FASTLSTM_HOST_DEVICE GatesBackward<scalar_t> gates_backward(
   r.d_pre_o = d_h * tanh_c * o * (scalar_t(1) - o);
   scalar_t d_c_total = d_c + d_h * o * (scalar_t(1) - tanh_c * tanh_c);
   if constexpr (kPeephole) d_c_total += r.d_pre_o * peephole.output;
-  if (cell_clip > scalar_t(0) && (c >= cell_clip || c <= -cell_clip)) {
-    d_c_total = scalar_t(0);
-  }
+  // Non-short-circuit & and |: && and || are branches, which keep the loop from vectorising.
+  const bool clipped = (cell_clip > scalar_t(0)) & ((c >= cell_clip) | (c <= -cell_clip));
+  d_c_total = select_value(clipped, scalar_t(0), d_c_total);
   r.d_pre_i = d_c_total * g * i * (scalar_t(1) - i);
   r.d_pre_f = d_c_total * c_prev * f * (scalar_t(1) - f);
   r.d_pre_g = d_c_total * i * (scalar_t(1) - g * g);

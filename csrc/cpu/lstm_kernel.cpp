@@ -102,16 +102,26 @@ void backward_units(const LstmParams<scalar_t>& p, int64_t j0, int64_t j1, const
   const int64_t H = p.hidden_size, G = 4 * H, F = p.f_block * H, Gg = p.g_block * H;
   const scalar_t cell_clip = p.cell_clip;
   const scalar_t* __restrict__ w_peephole = p.w_peephole;
-  for (int64_t j = j0; j < j1; ++j) {
-    const auto r = gates_backward<scalar_t, kPeephole>(gates[j], gates[F + j], gates[Gg + j], gates[3 * H + j],
-                                                       gates[G + j], c_prev[j], dh[j] + (grad_out ? grad_out[j] : 0),
-                                                       dc[j], peephole_at<scalar_t, kPeephole>(w_peephole, H, j),
-                                                       cell_clip);
-    d_pre[j] = r.d_pre_i;
-    d_pre[F + j] = r.d_pre_f;
-    d_pre[Gg + j] = r.d_pre_g;
-    d_pre[3 * H + j] = r.d_pre_o;
-    dc[j] = r.d_c_prev;
+  // Two loops, not a test of grad_out per unit: a conditional load keeps the loop from vectorising.
+  auto loop = [&](auto with_grad_out) {
+    for (int64_t j = j0; j < j1; ++j) {
+      scalar_t d_h = dh[j];
+      if constexpr (decltype(with_grad_out)::value) d_h += grad_out[j];
+      const auto r = gates_backward<scalar_t, kPeephole>(gates[j], gates[F + j], gates[Gg + j], gates[3 * H + j],
+                                                         gates[G + j], c_prev[j], d_h, dc[j],
+                                                         peephole_at<scalar_t, kPeephole>(w_peephole, H, j),
+                                                         cell_clip);
+      d_pre[j] = r.d_pre_i;
+      d_pre[F + j] = r.d_pre_f;
+      d_pre[Gg + j] = r.d_pre_g;
+      d_pre[3 * H + j] = r.d_pre_o;
+      dc[j] = r.d_c_prev;
+    }
+  };
+  if (grad_out != nullptr) {
+    loop(std::true_type{});
+  } else {
+    loop(std::false_type{});
   }
 }
 
