@@ -261,15 +261,16 @@ def test_opcheck_with_projection(dtype, tf_layout):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("lengths", [None, "ragged"], ids=str)
 @pytest.mark.parametrize("proj_size", [0, 37], ids=["no_proj", "proj"])
-def test_thread_team_path_matches_reference(dtype, lengths, proj_size):
-    """Sizes where the time loop runs in a team of threads, each owning a slice of the hidden units (cpu/lstm_kernel.cpp:
-    >= 64 kFLOP of recurrent GEMM per step); H = 100 gives slices of 64 and 36 units (and of 23 and 14 projected
-    units)."""
+@pytest.mark.parametrize("batch", [16, 6], ids=["rows_split", "units_split"])
+def test_thread_team_path_matches_reference(dtype, lengths, proj_size, batch):
+    """Sizes where the time loop runs in a team of threads (cpu/lstm_kernel.cpp: >= 64 kFLOP of recurrent GEMM per
+    step). Each thread owns a slice of the hidden units (H = 100: slices of 64 and 36 units, and of 23 and 14
+    projected units), or, float32 without projection at B = 16, a slice of the batch rows (forward_rows_split)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        inputs = make_inputs(7, 16, 9, 100, dtype, peephole=True, proj_size=proj_size)
-        lengths = None if lengths is None else torch.tensor([7, 3, 0, 7, 5, 1, 2, 7, 6, 4, 7, 7, 0, 3, 2, 1])
+        inputs = make_inputs(7, batch, 9, 100, dtype, peephole=True, proj_size=proj_size)
+        lengths = None if lengths is None else torch.tensor([7, 3, 0, 7, 5, 1, 2, 7, 6, 4, 7, 7, 0, 3, 2, 1][:batch])
         options = dict(forget_bias=0.5, cell_clip=0.8)
         compare_with_grads(fused_sequence(inputs, lengths, **options), reference_sequence(inputs, lengths, **options),
                            inputs, dtype)

@@ -2,6 +2,7 @@
 
 #include <ATen/Parallel.h>
 #include <omp.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -30,6 +31,18 @@ constexpr int64_t kMinGemmRowsForPacking = 8;
 constexpr int64_t kSliceAlign = 32;
 // Calls of fewer steps multiply by the weight as it is (see forward_loop).
 constexpr int64_t kMinStepsForPacking = 4;
+// forward_rows_split: at least this many batch rows per thread, and a packed recurrent weight no larger than a
+// core's L2 (every thread streams all of it every step; L2 ranges from 512 KiB (Zen 1) to 2 MiB (Sapphire Rapids)
+// on the hosts seen; 512 KiB where the OS does not say).
+constexpr int64_t kMinRowsPerThread = 8;
+
+int64_t l2_cache_bytes() {
+  static const int64_t bytes = [] {
+    const long reported = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    return reported > 0 ? static_cast<int64_t>(reported) : int64_t{512} << 10;
+  }();
+  return bytes;
+}
 static_assert(kSliceAlign % kPanelColumns == 0);
 // Below ~64 kFLOP of recurrent GEMM per step a barrier costs more than a second thread brings (measured at B=1:
 // H=128 (131 kFLOP) runs 3.7 -> 2.7 us a step on two threads). A single step also pays the team's start, once:
@@ -241,6 +254,47 @@ void project_inputs(const LstmParams<scalar_t>& p, const GemmWeight<scalar_t>& w
                     ws_width, scalar_t(0));
 }
 
+// The float forward without projection, rows split over the team instead of units: each thread runs its own batch
+// rows through every step, all 4H columns of the recurrent product and all H units of the gate pass, so no step
+// waits for another thread (h_{t-1} of a row is the same thread's). The team meets only around each chunk's input
+// projection (split by units, as the other loop). ONNX Runtime's CPU LSTM threads this way. Taken when every thread
+// has rows enough for the micro-kernel's tiles and the whole packed weight, which every thread now reads each
+// step, stays in a core's L2.
+void forward_rows_split(const LstmParams<float>& p, int64_t threads, int64_t chunk_steps, float* workspace,
+                        const float* bias, const GemmWeight<float>& w_ih, const RecurrentPanels& panels) {
+  const int64_t T = p.seq_len, B = p.batch, H = p.hidden_size, R = p.recurrent_size;
+  const int64_t ws_width = kWorkspaceWidth * H;
+  const auto units = p.w_peephole ? forward_units<float, true> : forward_units<float, false>;
+  run_team(threads, H, [&](int64_t j0, int64_t j1, const auto& sync) {
+    const int64_t id = omp_get_thread_num(), count = omp_get_num_threads();
+    const int64_t per_thread = (B + count - 1) / count;
+    const int64_t b0 = std::min(B, id * per_thread), b1 = std::min(B, b0 + per_thread);
+    panels.pack(p.w_hh, p.tf_layout, j0, j1);  // each thread a slice; the sync below publishes them all
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t chunk_step = t % chunk_steps;
+      if (chunk_step == 0) {
+        sync();  // every thread is done with the previous chunk's rows (and has packed its panels)
+        project_inputs(p, w_ih, t, std::min(T, t + chunk_steps), j0, j1, workspace, ws_width);
+        sync();  // the chunk's products are complete in every column
+      }
+      const int64_t running_end = std::min(b1, p.rows_at(t));
+      float* pre_t = workspace + chunk_step * B * ws_width;
+      const float* h_prev = t == 0 ? p.h0 : p.output + (t - 1) * B * R;
+      float* out_t = p.output ? p.output + t * B * R : nullptr;
+      if (b0 < running_end) {
+        panels.multiply(running_end - b0, h_prev + b0 * R, 0, H, pre_t + b0 * ws_width, ws_width);
+      }
+      for (int64_t b = b0; b < running_end; ++b) {
+        units(p, 0, H, bias, pre_t + b * ws_width, p.c_n + b * H, p.h_n + b * H, out_t ? out_t + b * H : nullptr);
+      }
+      for (int64_t b = std::max(b0, running_end); b < b1; ++b) {  // finished rows: zero output, defined workspace
+        if (out_t) std::fill(out_t + b * R, out_t + (b + 1) * R, 0.0f);
+        if (p.workspace != nullptr) std::fill(pre_t + b * ws_width, pre_t + (b + 1) * ws_width, 0.0f);
+      }
+    }
+  });
+}
+
 template <typename scalar_t>
 void forward_loop(const LstmParams<scalar_t>& p) {
   const int64_t T = p.seq_len, B = p.batch, H = p.hidden_size, R = p.recurrent_size, G = 4 * H;
@@ -274,7 +328,16 @@ void forward_loop(const LstmParams<scalar_t>& p) {
       projected ? gemm_weight(p.w_hr, p.tf_layout, R, H, T * B, B, true) : GemmWeight<scalar_t>{};
   const PooledScratch<scalar_t> cell_out(projected ? B * H : 0);
 
-  run_team(team_size(T, B, H), H, [&](int64_t j0, int64_t j1, const auto& sync) {
+  const int64_t threads = team_size(T, B, H);
+  if constexpr (std::is_same_v<scalar_t, float>) {
+    if (packed && !projected && threads > 1 && B >= kMinRowsPerThread * threads &&
+        4 * H * R * static_cast<int64_t>(sizeof(float)) <= l2_cache_bytes()) {
+      forward_rows_split(p, threads, chunk_steps, workspace, bias.data(), w_ih, panels);
+      return;
+    }
+  }
+
+  run_team(threads, H, [&](int64_t j0, int64_t j1, const auto& sync) {
     const auto [r0, r1] = recurrent_slice(j0, j1, H, R);
     if constexpr (std::is_same_v<scalar_t, float>) {
       if (packed) panels.pack(p.w_hh, p.tf_layout, j0, j1);
