@@ -78,10 +78,9 @@ void run_team(int64_t threads, int64_t hidden_size, const Body& body) {
   }
 }
 
-// Units [j0, j1) of one row of one step. pre: the row's workspace (pre-activations less the bias in, activated
-// gates and c out); bias [4H]: b_ih + b_hh;
-// c: the cell state (read and written); h, out: where the new h goes (out may be null). Branch-free in j, with
-// peepholes a compile-time choice, so that the loop vectorises.
+// Units [j0, j1) of one row of one step. bias [4H]: b_ih + b_hh; pre: the row's workspace (pre-activations less
+// the bias in, activated gates and c out); c: the cell state (read and written); h, out: where the new h goes (out
+// may be null). Branch-free in j, with peepholes a compile-time choice, so that the loop vectorises.
 template <typename scalar_t, bool kPeephole>
 void forward_units(const LstmParams<scalar_t>& p, int64_t j0, int64_t j1, const scalar_t* __restrict__ bias,
                    scalar_t* __restrict__ pre, scalar_t* __restrict__ c, scalar_t* __restrict__ h,
@@ -228,10 +227,10 @@ struct RecurrentPanels {
     }
   }
 
-  // Columns of units [j0, j1) of every gate: C[rows, 4H] += h[rows, R] . w_hh^T.
-  void multiply(int64_t rows, const float* h, int64_t j0, int64_t j1, float* c, int64_t ldc) const {
+  // Columns of units [j0, j1) of every gate: C[rows, 4H] += h[rows, R] . w_hh^T (row strides ldh, ldc).
+  void multiply(int64_t rows, const float* h, int64_t ldh, int64_t j0, int64_t j1, float* c, int64_t ldc) const {
     for (int64_t gate = 0; gate < 4; ++gate) {
-      packed_gemm(rows, recurrent_size, h, recurrent_size, at(gate, j0), j1 - j0, /*accumulate=*/true,
+      packed_gemm(rows, recurrent_size, h, ldh, at(gate, j0), j1 - j0, /*accumulate=*/true,
                   c + gate * hidden_size + j0, ldc);
     }
   }
@@ -266,9 +265,10 @@ void forward_rows_split(const LstmParams<float>& p, int64_t threads, int64_t chu
   const int64_t ws_width = kWorkspaceWidth * H;
   const auto units = p.w_peephole ? forward_units<float, true> : forward_units<float, false>;
   run_team(threads, H, [&](int64_t j0, int64_t j1, const auto& sync) {
+    // This thread's rows: id, id + count, id + 2 * count, ... Interleaved, not a block: with sequence lengths the
+    // rows are sorted longest first, and a block split would leave the threads of the short rows idle.
     const int64_t id = omp_get_thread_num(), count = omp_get_num_threads();
-    const int64_t per_thread = (B + count - 1) / count;
-    const int64_t b0 = std::min(B, id * per_thread), b1 = std::min(B, b0 + per_thread);
+    const auto own_rows = [&](int64_t rows) { return rows > id ? (rows - id + count - 1) / count : int64_t{0}; };
     panels.pack(p.w_hh, p.tf_layout, j0, j1);  // each thread a slice; the sync below publishes them all
     for (int64_t t = 0; t < T; ++t) {
       const int64_t chunk_step = t % chunk_steps;
@@ -277,17 +277,20 @@ void forward_rows_split(const LstmParams<float>& p, int64_t threads, int64_t chu
         project_inputs(p, w_ih, t, std::min(T, t + chunk_steps), j0, j1, workspace, ws_width);
         sync();  // the chunk's products are complete in every column
       }
-      const int64_t running_end = std::min(b1, p.rows_at(t));
+      const int64_t running = own_rows(p.rows_at(t)), all = own_rows(B);
       float* pre_t = workspace + chunk_step * B * ws_width;
       const float* h_prev = t == 0 ? p.h0 : p.output + (t - 1) * B * R;
       float* out_t = p.output ? p.output + t * B * R : nullptr;
-      if (b0 < running_end) {
-        panels.multiply(running_end - b0, h_prev + b0 * R, 0, H, pre_t + b0 * ws_width, ws_width);
+      if (running > 0) {
+        panels.multiply(running, h_prev + id * R, count * R, 0, H, pre_t + id * ws_width, count * ws_width);
       }
-      for (int64_t b = b0; b < running_end; ++b) {
-        units(p, 0, H, bias, pre_t + b * ws_width, p.c_n + b * H, p.h_n + b * H, out_t ? out_t + b * H : nullptr);
-      }
-      for (int64_t b = std::max(b0, running_end); b < b1; ++b) {  // finished rows: zero output, defined workspace
+      for (int64_t i = 0; i < all; ++i) {
+        const int64_t b = id + i * count;
+        if (i < running) {
+          units(p, 0, H, bias, pre_t + b * ws_width, p.c_n + b * H, p.h_n + b * H, out_t ? out_t + b * H : nullptr);
+          continue;
+        }
+        // A finished row: zero output, a defined workspace.
         if (out_t) std::fill(out_t + b * R, out_t + (b + 1) * R, 0.0f);
         if (p.workspace != nullptr) std::fill(pre_t + b * ws_width, pre_t + (b + 1) * ws_width, 0.0f);
       }
@@ -351,7 +354,7 @@ void forward_loop(const LstmParams<scalar_t>& p) {
       // thread never overwrites what a slow one still reads).
       const scalar_t* h_prev = t == 0 ? p.h0 : p.output + (t - 1) * B * R;
       if constexpr (std::is_same_v<scalar_t, float>) {
-        if (packed) panels.multiply(rows, h_prev, j0, j1, pre_t, ws_width);
+        if (packed) panels.multiply(rows, h_prev, R, j0, j1, pre_t, ws_width);
       }
       if (!packed) gemm_gate_columns(rows, H, R, j0, j1, h_prev, w_hh, pre_t, ws_width);
       scalar_t* out_t = p.output ? p.output + t * B * R : nullptr;
