@@ -29,8 +29,9 @@ constexpr int64_t kMinGemmRowsForPacking = 8;
 // the work at mid sizes (C4: ~20 us of a ~30 us step). Slices are multiples of 32 units: whole panels of the packed
 // recurrent weight at every level (packed_gemm.h).
 constexpr int64_t kSliceAlign = 32;
-// Calls of fewer steps multiply by the weight as it is (see forward_loop).
+// Calls of fewer steps multiply by the weight as it is (see forward_loop); so does the backward of fewer rows.
 constexpr int64_t kMinStepsForPacking = 4;
+constexpr int64_t kMinRowsForPackedBackward = 4;
 // forward_rows_split: at least this many batch rows per thread, and a packed recurrent weight no larger than a
 // core's L2 (every thread streams all of it every step; L2 ranges from 512 KiB (Zen 1) to 2 MiB (Sapphire Rapids)
 // on the hosts seen; 512 KiB where the OS does not say).
@@ -403,9 +404,10 @@ void backward_loop(const LstmParams<scalar_t>& p) {
   }
   const auto units = p.w_peephole ? backward_units<scalar_t, true> : backward_units<scalar_t, false>;
   const GemmWeight<scalar_t> w_ih = gemm_weight(p.w_ih, p.tf_layout, G, I, T * B, T * B, false);
-  // float: dh on panels of w_hh packed once per call (each thread packs its columns [r0, r1)); double and calls of a
-  // few steps: the engines (as in forward).
-  const bool packed = std::is_same_v<scalar_t, float> && T >= kMinStepsForPacking;
+  // float: dh on panels of w_hh packed once per call (each thread packs its columns [r0, r1)); double, calls of a
+  // few steps and batches of a few rows: the engines (measured at batch 1, C3: 0.75 ms with the engines' GEMV
+  // against 1.16 ms packed; at C4 packing wins, 27.7 -> 25.7 ms).
+  const bool packed = std::is_same_v<scalar_t, float> && T >= kMinStepsForPacking && B >= kMinRowsForPackedBackward;
   const GemmWeight<scalar_t> w_hh =
       packed ? GemmWeight<scalar_t>{} : gemm_weight(p.w_hh, p.tf_layout, G, R, T * B, B, false);
   // A thread's panels start at panel panel_count(r0) + j0 / kSliceAlign: past every earlier thread's (each earlier

@@ -85,6 +85,33 @@ inline void panel_tile(int64_t k, const float* __restrict__ a, int64_t lda, cons
   }
 }
 
+// One row (single steps, batch 1): the same product with four independent accumulator pairs over K, since one pair
+// is a chain of dependent FMAs (latency-bound: C3's backward ran 2x slower on it than on Eigen's GEMV).
+inline void panel_row(int64_t k, const float* __restrict__ a, const float* __restrict__ panel, int64_t columns,
+                      bool accumulate, float* __restrict__ c) {
+  FloatVector acc[4][2];
+  for (int u = 0; u < 4; ++u) acc[u][0] = acc[u][1] = FloatVector{};
+  int64_t p = 0;
+  for (; p + 4 <= k; p += 4) {
+    for (int u = 0; u < 4; ++u) {
+      const float* b = panel + (p + u) * kPanelColumns;
+      acc[u][0] += a[p + u] * *reinterpret_cast<const FloatVector*>(b);
+      acc[u][1] += a[p + u] * *reinterpret_cast<const FloatVector*>(b + kVectorFloats);
+    }
+  }
+  for (; p < k; ++p) {
+    const float* b = panel + p * kPanelColumns;
+    acc[0][0] += a[p] * *reinterpret_cast<const FloatVector*>(b);
+    acc[0][1] += a[p] * *reinterpret_cast<const FloatVector*>(b + kVectorFloats);
+  }
+  FloatVector sum[2] = {(acc[0][0] + acc[1][0]) + (acc[2][0] + acc[3][0]),
+                        (acc[0][1] + acc[1][1]) + (acc[2][1] + acc[3][1])};
+  float sums[kPanelColumns];
+  std::memcpy(sums, &sum[0], sizeof(FloatVector));
+  std::memcpy(sums + kVectorFloats, &sum[1], sizeof(FloatVector));
+  for (int64_t col = 0; col < columns; ++col) c[col] = accumulate ? c[col] + sums[col] : sums[col];
+}
+
 // C[rows, width] (+)= A[rows, K] . B for the packed columns (see pack_panels), panel by panel (each stays in L1
 // while every row tile passes over it).
 inline void packed_gemm(int64_t rows, int64_t k, const float* a, int64_t lda, const float* panels, int64_t width,
@@ -101,7 +128,7 @@ inline void packed_gemm(int64_t rows, int64_t k, const float* a, int64_t lda, co
     float* c_rest = c_panel + row * ldc;
     switch (rows - row) {
       case 0: break;
-      case 1: panel_tile<1>(k, a_rest, lda, panel, columns, accumulate, c_rest, ldc); break;
+      case 1: panel_row(k, a_rest, panel, columns, accumulate, c_rest); break;
       case 2: panel_tile<2>(k, a_rest, lda, panel, columns, accumulate, c_rest, ldc); break;
       case 3: panel_tile<3>(k, a_rest, lda, panel, columns, accumulate, c_rest, ldc); break;
       case 4: panel_tile<4>(k, a_rest, lda, panel, columns, accumulate, c_rest, ldc); break;
