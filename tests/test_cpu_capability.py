@@ -43,7 +43,8 @@ def test_an_unknown_level_is_a_clear_error():
 
 @pytest.mark.parametrize("level", LEVELS[:-1] or ["(only one level)"])
 def test_kernel_tests_pass_at_every_lower_level(level):
-    """The default level runs the whole suite; every lower level this CPU supports runs the kernel tests."""
+    """The default level runs the whole suite; every lower level this CPU supports runs the kernel tests and the
+    edge cases (NaN / inf propagation, zero sizes) of every kernel."""
     if level == "(only one level)":
         pytest.skip("this CPU or build has a single level")
     env = {**os.environ, "FASTLSTM_CPU_CAPABILITY": level}
@@ -51,7 +52,8 @@ def test_kernel_tests_pass_at_every_lower_level(level):
                            env=env, capture_output=True, text=True, timeout=120)
     assert check.stdout.strip() == level, check.stderr
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-                             str(HERE / "test_ops.py"), str(HERE / "test_nn_parity.py")],
+                             str(HERE / "test_ops.py"), str(HERE / "test_nn_parity.py"),
+                             str(HERE / "test_edge_cases.py"), "-k", "not memory and not index_arithmetic"],
                             env=env, capture_output=True, text=True, timeout=1800)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
 

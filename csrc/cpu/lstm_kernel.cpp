@@ -29,6 +29,7 @@ constexpr int64_t kMinGemmRowsForPacking = 8;
 // the work at mid sizes (C4: ~20 us of a ~30 us step). Slices are multiples of 32 units: whole panels of the packed
 // recurrent weight at every level (packed_gemm.h).
 constexpr int64_t kSliceAlign = 32;
+static_assert(kSliceAlign % kPanelColumns == 0);
 // Calls of fewer steps multiply by the weight as it is (see forward_loop); so does the backward of fewer rows.
 constexpr int64_t kMinStepsForPacking = 4;
 constexpr int64_t kMinRowsForPackedBackward = 4;
@@ -44,7 +45,7 @@ int64_t l2_cache_bytes() {
   }();
   return bytes;
 }
-static_assert(kSliceAlign % kPanelColumns == 0);
+
 // Below ~64 kFLOP of recurrent GEMM per step a barrier costs more than a second thread brings (measured at B=1:
 // H=128 (131 kFLOP) runs 3.7 -> 2.7 us a step on two threads). A single step also pays the team's start, once:
 // it takes a team from ~1 MFLOP.
