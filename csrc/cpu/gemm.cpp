@@ -163,13 +163,11 @@ void brgemm_tiles(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, 
 }
 #endif
 
-// The brgemm micro-kernel takes A and B untransposed; a transposed operand is copied once when the GEMM is large
-// enough for the copy to be noise (the kernels pre-transpose what they reuse across steps themselves).
-bool brgemm_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
-                 int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+// The brgemm micro-kernel takes A and B untransposed; a transposed operand is copied once (serves() admits only
+// GEMMs large enough for the copy to be noise; the kernels pre-transpose what they reuse across steps themselves).
+void brgemm_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                 const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
 #if defined(CPUBLAS_BRGEMM_F32F32F32)
-  if (alpha != 1.0f || (beta != 0.0f && beta != 1.0f)) return false;
-  if ((trans_a && n < 64) || (trans_b && m < 64)) return false;
   // From the pool: the copies are megabytes at the sizes that take this path.
   const PooledScratch<float> a_copy(trans_a ? m * k : 0), b_copy(trans_b ? k * n : 0);
   if (trans_a) {
@@ -183,15 +181,7 @@ bool brgemm_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, fl
     ldb = n;
   }
   brgemm_tiles(m, n, k, a, lda, b, ldb, beta == 1.0f, c, ldc);
-  return true;
-#else
-  return false;
 #endif
-}
-
-bool brgemm_gemm(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, const double*, int64_t,
-                 double, double*, int64_t) {
-  return false;
 }
 
 // Whether `engine` can serve this call.
@@ -226,7 +216,9 @@ void run_engine(GemmEngine engine, bool trans_a, bool trans_b, int64_t m, int64_
       small_rows_gemm_bt(m, n, k, a, lda, b, ldb, beta == scalar_t(1), c, ldc);
       return;
     case GemmEngine::Brgemm:
-      brgemm_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+      if constexpr (std::is_same_v<scalar_t, float>) {  // serves() admits float only
+        brgemm_gemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta, c, ldc);
+      }
       return;
     case GemmEngine::Blas:
       blas_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
@@ -251,7 +243,7 @@ uint64_t shape_class(bool is_double, bool trans_a, bool trans_b, int64_t m, int6
 }
 
 // Times every engine that serves the call on a part of it (at most 128 x 1024 x 1024, into scratch: C untouched)
-// and returns the fastest. Once per shape class and process: at most a few ms.
+// and returns the fastest. Once per shape class and process.
 template <typename scalar_t>
 GemmEngine measure(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, scalar_t alpha, const scalar_t* a,
                    int64_t lda, const scalar_t* b, int64_t ldb, scalar_t beta) {

@@ -1,5 +1,5 @@
 // lstm_forward / lstm_backward: the kernels of the level cpu_capability() picked.
-#include <c10/util/Exception.h>
+#include <type_traits>
 
 #include "cpu_capability.h"
 #include "lstm_kernel.h"
@@ -22,28 +22,31 @@ const KernelTable& table_for(CpuCapability capability) {
   }
 }
 
-const KernelTable& kernels() {
+template <typename scalar_t>
+const LevelKernels<scalar_t>& kernels() {
   static const KernelTable& table = table_for(cpu_capability());
-  return table;
+  if constexpr (std::is_same_v<scalar_t, float>) {
+    return table.f32;
+  } else {
+    return table.f64;
+  }
 }
 
 }  // namespace
 
-template <>
-void lstm_forward<float>(const LstmParams<float>& p) {
-  kernels().forward_float(p);
+template <typename scalar_t>
+void lstm_forward(const LstmParams<scalar_t>& p) {
+  kernels<scalar_t>().forward(p);
 }
-template <>
-void lstm_forward<double>(const LstmParams<double>& p) {
-  kernels().forward_double(p);
+
+template <typename scalar_t>
+void lstm_backward(const LstmParams<scalar_t>& p) {
+  kernels<scalar_t>().backward(p);
 }
-template <>
-void lstm_backward<float>(const LstmParams<float>& p) {
-  kernels().backward_float(p);
-}
-template <>
-void lstm_backward<double>(const LstmParams<double>& p) {
-  kernels().backward_double(p);
-}
+
+template void lstm_forward<float>(const LstmParams<float>&);
+template void lstm_forward<double>(const LstmParams<double>&);
+template void lstm_backward<float>(const LstmParams<float>&);
+template void lstm_backward<double>(const LstmParams<double>&);
 
 }  // namespace fastlstm::cpu

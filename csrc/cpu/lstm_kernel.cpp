@@ -550,7 +550,7 @@ void backward_loop(const LstmParams<scalar_t>& p) {
 
 }  // namespace
 
-extern const KernelTable kernel_table = {&forward_loop<float>, &forward_loop<double>, &backward_loop<float>,
-                                         &backward_loop<double>};
+extern const KernelTable kernel_table = {{&forward_loop<float>, &backward_loop<float>},
+                                         {&forward_loop<double>, &backward_loop<double>}};
 
 }  // namespace fastlstm::cpu::FASTLSTM_ISA_NAMESPACE

@@ -15,12 +15,15 @@ void lstm_forward(const LstmParams<scalar_t>& p);
 template <typename scalar_t>
 void lstm_backward(const LstmParams<scalar_t>& p);
 
-// One level's kernels (lstm_kernel.cpp, compiled per level into namespace isa_<level>).
+// One level's kernels (lstm_kernel.cpp, compiled per level into namespace isa_<level>), per dtype.
+template <typename scalar_t>
+struct LevelKernels {
+  void (*forward)(const LstmParams<scalar_t>&);
+  void (*backward)(const LstmParams<scalar_t>&);
+};
 struct KernelTable {
-  void (*forward_float)(const LstmParams<float>&);
-  void (*forward_double)(const LstmParams<double>&);
-  void (*backward_float)(const LstmParams<float>&);
-  void (*backward_double)(const LstmParams<double>&);
+  LevelKernels<float> f32;
+  LevelKernels<double> f64;
 };
 
 namespace isa_baseline {

@@ -46,8 +46,10 @@ inline void pack_panels(const float* b_kn, const float* b_nk, int64_t ldb, int64
     const int64_t columns = std::min(kPanelColumns, n0 + width - column0);
     for (int64_t p = 0; p < k; ++p) {
       float* out = panel + p * kPanelColumns;
-      for (int64_t col = 0; col < columns; ++col) {
-        out[col] = b_kn != nullptr ? b_kn[p * ldb + column0 + col] : b_nk[(column0 + col) * ldb + p];
+      if (b_kn != nullptr) {
+        std::copy(b_kn + p * ldb + column0, b_kn + p * ldb + column0 + columns, out);
+      } else {
+        for (int64_t col = 0; col < columns; ++col) out[col] = b_nk[(column0 + col) * ldb + p];
       }
       std::fill(out + columns, out + kPanelColumns, 0.0f);
     }
