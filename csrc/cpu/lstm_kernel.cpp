@@ -81,30 +81,56 @@ void run_team(int64_t threads, int64_t hidden_size, const Body& body) {
 }
 
 // Units [j0, j1) of one row of one step. bias [4H]: b_ih + b_hh; pre: the row's workspace (pre-activations less
-// the bias in, activated gates and c out); c: the cell state (read and written); h, out: where the new h goes (out
-// may be null). Branch-free in j, with peepholes a compile-time choice, so that the loop vectorises.
-template <typename scalar_t, bool kPeephole>
+// the bias in; with kKeepGates, the activated gates and c out); rec: null, or the row's recurrent product of the
+// units, gate block k at rec[k * rec_stride + (j - j0)] (then pre holds only the input projection); c: the cell
+// state (read and written); h: where the new h goes (the step's output row where there is one: h_n is filled
+// from the output after the loop, see hidden_from_output). Branch-free in j, with the options a compile-time choice,
+// so that the loop vectorises.
+template <typename scalar_t, bool kPeephole, bool kKeepGates, bool kRecurrentTile>
 void forward_units(const LstmParams<scalar_t>& p, int64_t j0, int64_t j1, const scalar_t* __restrict__ bias,
-                   scalar_t* __restrict__ pre, scalar_t* __restrict__ c, scalar_t* __restrict__ h,
-                   scalar_t* __restrict__ out) {
+                   const scalar_t* __restrict__ rec, int64_t rec_stride, scalar_t* __restrict__ pre,
+                   scalar_t* __restrict__ c, scalar_t* __restrict__ h) {
   // Locals, not p's fields: stores through the pointers could otherwise alias p and force reloads in the loop.
   const int64_t H = p.hidden_size, G = 4 * H, F = p.f_block * H, Gg = p.g_block * H;
+  const int64_t rec_f = p.f_block * rec_stride, rec_g = p.g_block * rec_stride, rec_o = 3 * rec_stride;
   const scalar_t forget_bias = p.forget_bias, cell_clip = p.cell_clip;
   const scalar_t* __restrict__ w_peephole = p.w_peephole;
+  // Without a tile, rec is read as zeros at a fixed place (the compiler folds the additions away).
+  const scalar_t* __restrict__ r = kRecurrentTile ? rec - j0 : nullptr;
+  const auto recurrent = [&](int64_t offset, int64_t j) {
+    if constexpr (kRecurrentTile) return r[offset + j];
+    return scalar_t(0);
+  };
   for (int64_t j = j0; j < j1; ++j) {
-    const auto r = gates_forward<scalar_t, kPeephole>(pre[j] + bias[j], pre[F + j] + bias[F + j],
-                                                      pre[Gg + j] + bias[Gg + j], pre[3 * H + j] + bias[3 * H + j], c[j],
-                                                      peephole_at<scalar_t, kPeephole>(w_peephole, H, j), forget_bias,
-                                                      cell_clip);
-    pre[j] = r.i;
-    pre[F + j] = r.f;
-    pre[Gg + j] = r.g;
-    pre[3 * H + j] = r.o;
-    pre[G + j] = r.c;
-    c[j] = r.c;
-    h[j] = r.h;
+    const auto g = gates_forward<scalar_t, kPeephole>(
+        pre[j] + bias[j] + recurrent(0, j), pre[F + j] + bias[F + j] + recurrent(rec_f, j),
+        pre[Gg + j] + bias[Gg + j] + recurrent(rec_g, j), pre[3 * H + j] + bias[3 * H + j] + recurrent(rec_o, j),
+        c[j], peephole_at<scalar_t, kPeephole>(w_peephole, H, j), forget_bias, cell_clip);
+    if constexpr (kKeepGates) {
+      pre[j] = g.i;
+      pre[F + j] = g.f;
+      pre[Gg + j] = g.g;
+      pre[3 * H + j] = g.o;
+      pre[G + j] = g.c;
+    }
+    c[j] = g.c;
+    h[j] = g.h;
   }
-  if (out != nullptr) std::memcpy(out + j0, h + j0, (j1 - j0) * sizeof(scalar_t));
+}
+
+template <typename scalar_t>
+using ForwardUnits = void (*)(const LstmParams<scalar_t>&, int64_t, int64_t, const scalar_t*, const scalar_t*, int64_t,
+                              scalar_t*, scalar_t*, scalar_t*);
+
+// forward_units for the options of p (peepholes; gates kept for backward when training), with or without a
+// recurrent tile.
+template <typename scalar_t, bool kRecurrentTile>
+ForwardUnits<scalar_t> forward_units_for(const LstmParams<scalar_t>& p) {
+  const bool keep = p.workspace != nullptr;
+  if (p.w_peephole != nullptr) {
+    return keep ? forward_units<scalar_t, true, true, kRecurrentTile> : forward_units<scalar_t, true, false, kRecurrentTile>;
+  }
+  return keep ? forward_units<scalar_t, false, true, kRecurrentTile> : forward_units<scalar_t, false, false, kRecurrentTile>;
 }
 
 // Units [j0, j1) of one row of one step backward. d_h arrives as dh[j] + grad_out[j]; dc is updated in place to the
@@ -180,14 +206,16 @@ void gemm_by_weight(int64_t rows, int64_t gates, int64_t k, int64_t k0, int64_t 
   }
 }
 
-// Columns [n0, n1) of C[rows, N] (+)= A[rows, K] . W^T (the forward's products), W [N, K].
+// Columns [n0, n1) of C[rows, N] (+)= A[rows, K] . W^T (the forward's products), W [N, K]; A's row stride lda (0:
+// dense, K).
 template <typename scalar_t>
 void gemm_columns(int64_t rows, int64_t n, int64_t k, int64_t n0, int64_t n1, const scalar_t* a,
-                  const GemmWeight<scalar_t>& weight, scalar_t beta, scalar_t* c, int64_t ldc) {
+                  const GemmWeight<scalar_t>& weight, scalar_t beta, scalar_t* c, int64_t ldc, int64_t lda = 0) {
+  lda = lda > 0 ? lda : k;
   if (weight.w_t == nullptr) {
-    gemm<scalar_t>(false, true, rows, n1 - n0, k, 1, a, k, weight.w + n0 * k, k, beta, c + n0, ldc);
+    gemm<scalar_t>(false, true, rows, n1 - n0, k, 1, a, lda, weight.w + n0 * k, k, beta, c + n0, ldc);
   } else {
-    gemm<scalar_t>(false, false, rows, n1 - n0, k, 1, a, k, weight.w_t + n0, n, beta, c + n0, ldc);
+    gemm<scalar_t>(false, false, rows, n1 - n0, k, 1, a, lda, weight.w_t + n0, n, beta, c + n0, ldc);
   }
 }
 
@@ -209,6 +237,12 @@ void gemm_gate_columns(int64_t rows, int64_t hidden_size, int64_t k, int64_t j0,
 // The recurrent weight of the float forward, packed for packed_gemm: per gate block g, the panels of output columns
 // [g*H, g*H + H). Each thread packs the panels of its own units (no barrier: nobody else reads them).
 struct RecurrentPanels {
+  // Units per block of RecurrentPanels::step: the tile of a block ([kTileRows, 4, kStepUnits], 16 KiB at AVX-512)
+  // stays in L1, and the gate math runs over loops long enough to pay for its set-up (at one panel per call, 32
+  // units, the set-up was ~10% of C4's step).
+  static constexpr int64_t kStepUnits = 128;
+  static_assert(kStepUnits % kPanelColumns == 0);
+
   int64_t hidden_size, recurrent_size, gate_panels;
   PooledScratch<float> data;
 
@@ -229,11 +263,31 @@ struct RecurrentPanels {
     }
   }
 
-  // Columns of units [j0, j1) of every gate: C[rows, 4H] += h[rows, R] . w_hh^T (row strides ldh, ldc).
-  void multiply(int64_t rows, const float* h, int64_t ldh, int64_t j0, int64_t j1, float* c, int64_t ldc) const {
-    for (int64_t gate = 0; gate < 4; ++gate) {
-      packed_gemm(rows, recurrent_size, h, ldh, at(gate, j0), j1 - j0, /*accumulate=*/true,
-                  c + gate * hidden_size + j0, ldc);
+  // The recurrent product of one step, fused with the gate math: per block of up to kStepUnits units of [j0, j1)
+  // and tile of rows of h [rows, R] (row stride ldh), the products of all four gates go to a tile in L1 and
+  // units(row, u0, u1, tile_row, kStepUnits) runs the gate math of units [u0, u1) of that row from there. The
+  // products never travel to the workspace and back, as with a GEMM into the workspace and a gate pass over it.
+  // j0 is a multiple of kPanelColumns.
+  template <typename Units>
+  void step(int64_t rows, const float* h, int64_t ldh, int64_t j0, int64_t j1, const Units& units) const {
+    alignas(64) float tile[kTileRows][4][kStepUnits];
+    // A block's panels (4 * units * R floats) are read once per row tile: at most ~512 KiB of them, so that they
+    // stay in L2 from one row tile to the next (C1's 128 units at R = 512, 1 MiB, went back to L3: +15%).
+    const int64_t block_units = std::clamp<int64_t>((int64_t{1} << 15) / std::max<int64_t>(recurrent_size, 1) /
+                                                        kPanelColumns * kPanelColumns,
+                                                    kPanelColumns, kStepUnits);
+    for (int64_t u0 = j0; u0 < j1; u0 += block_units) {
+      const int64_t u1 = std::min(j1, u0 + block_units);
+      for (int64_t row = 0; row < rows; row += kTileRows) {
+        const int64_t tile_rows = std::min(kTileRows, rows - row);
+        for (int64_t gate = 0; gate < 4; ++gate) {
+          for (int64_t q = u0; q < u1; q += kPanelColumns) {
+            panel_rows(tile_rows, recurrent_size, h + row * ldh, ldh, at(gate, q), std::min(kPanelColumns, u1 - q),
+                       /*accumulate=*/false, &tile[0][gate][q - u0], 4 * kStepUnits);
+          }
+        }
+        for (int64_t i = 0; i < tile_rows; ++i) units(row + i, u0, u1, tile[i][0]);
+      }
     }
   }
 };
@@ -255,44 +309,69 @@ void project_inputs(const LstmParams<scalar_t>& p, const GemmWeight<scalar_t>& w
                     ws_width, scalar_t(0));
 }
 
+// h_n [B, H] from the output [T, B, H] the gate math wrote h into: each row's last running step (rows never run
+// keep h0, copied into h_n before the loop).
+template <typename scalar_t>
+void hidden_from_output(const LstmParams<scalar_t>& p) {
+  const int64_t T = p.seq_len, B = p.batch, H = p.hidden_size;
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t finishing_from = t + 1 < T ? p.rows_at(t + 1) : 0;  // rows running at t and not at t + 1
+    for (int64_t b = finishing_from; b < p.rows_at(t); ++b) {
+      std::memcpy(p.h_n + b * H, p.output + (t * B + b) * H, H * sizeof(scalar_t));
+    }
+  }
+}
+
+// Input projection of steps [t0, t1) for one thread of forward_rows_split: its rows id, id + count, ... of each
+// step, all 4H columns, into pre (the workspace of step t0).
+void project_own_rows(const LstmParams<float>& p, const GemmWeight<float>& w_ih, int64_t t0, int64_t t1, int64_t id,
+                      int64_t count, float* pre, int64_t ws_width) {
+  const int64_t B = p.batch, I = p.input_size, G = 4 * p.hidden_size;
+  const float* x = p.x + (t0 * B + id) * I;
+  if (B % count == 0) {  // the thread's rows of consecutive steps continue the same stride: one GEMM
+    gemm_columns<float>((t1 - t0) * B / count, G, I, 0, G, x, w_ih, 0.0f, pre + id * ws_width, count * ws_width,
+                        count * I);
+    return;
+  }
+  const int64_t rows = (B - id + count - 1) / count;
+  for (int64_t t = t0; t < t1; ++t) {
+    gemm_columns<float>(rows, G, I, 0, G, x + (t - t0) * B * I, w_ih, 0.0f, pre + ((t - t0) * B + id) * ws_width,
+                        count * ws_width, count * I);
+  }
+}
+
 // The float forward without projection, rows split over the team instead of units: each thread runs its own batch
-// rows through every step, all 4H columns of the recurrent product and all H units of the gate pass, so no step
-// waits for another thread (h_{t-1} of a row is the same thread's). The team meets only around each chunk's input
-// projection (split by units, as the other loop). ONNX Runtime's CPU LSTM threads this way. Taken when every thread
-// has rows enough for the micro-kernel's tiles and the whole packed weight, which every thread now reads each
-// step, stays in a core's L2.
+// rows through every step, the input projection of those rows, all 4H columns of the recurrent product and all H
+// units of the gate math, so that no step waits for another thread (h_{t-1} of a row is the same thread's) and no
+// value crosses between cores (when the projection was split by units, reading the other core's half of it cost
+// ~40% of C4's step). ONNX Runtime's CPU LSTM threads this way. Taken when every thread has rows enough for the
+// micro-kernel's tiles and the whole packed weight, which every thread reads each step, stays in a core's L2.
 void forward_rows_split(const LstmParams<float>& p, int64_t threads, int64_t chunk_steps, float* workspace,
                         const float* bias, const GemmWeight<float>& w_ih, const RecurrentPanels& panels) {
   const int64_t T = p.seq_len, B = p.batch, H = p.hidden_size, R = p.recurrent_size;
   const int64_t ws_width = kWorkspaceWidth * H;
-  const auto units = p.w_peephole ? forward_units<float, true> : forward_units<float, false>;
+  const ForwardUnits<float> units = forward_units_for<float, true>(p);
   run_team(threads, H, [&](int64_t j0, int64_t j1, const auto& sync) {
     // This thread's rows: id, id + count, id + 2 * count, ... Interleaved, not a block: with sequence lengths the
     // rows are sorted longest first, and a block split would leave the threads of the short rows idle.
     const int64_t id = omp_get_thread_num(), count = omp_get_num_threads();
     const auto own_rows = [&](int64_t rows) { return rows > id ? (rows - id + count - 1) / count : int64_t{0}; };
-    panels.pack(p.w_hh, p.tf_layout, j0, j1);  // each thread a slice; the sync below publishes them all
+    panels.pack(p.w_hh, p.tf_layout, j0, j1);
+    sync();  // each thread packed a slice; every thread reads them all
     for (int64_t t = 0; t < T; ++t) {
       const int64_t chunk_step = t % chunk_steps;
-      if (chunk_step == 0) {
-        sync();  // every thread is done with the previous chunk's rows (and has packed its panels)
-        project_inputs(p, w_ih, t, std::min(T, t + chunk_steps), j0, j1, workspace, ws_width);
-        sync();  // the chunk's products are complete in every column
-      }
+      if (chunk_step == 0) project_own_rows(p, w_ih, t, std::min(T, t + chunk_steps), id, count, workspace, ws_width);
       const int64_t running = own_rows(p.rows_at(t)), all = own_rows(B);
       float* pre_t = workspace + chunk_step * B * ws_width;
       const float* h_prev = t == 0 ? p.h0 : p.output + (t - 1) * B * R;
       float* out_t = p.output ? p.output + t * B * R : nullptr;
-      if (running > 0) {
-        panels.multiply(running, h_prev + id * R, count * R, 0, H, pre_t + id * ws_width, count * ws_width);
-      }
-      for (int64_t i = 0; i < all; ++i) {
+      panels.step(running, h_prev + id * R, count * R, 0, H, [&](int64_t i, int64_t u0, int64_t u1, const float* rec) {
         const int64_t b = id + i * count;
-        if (i < running) {
-          units(p, 0, H, bias, pre_t + b * ws_width, p.c_n + b * H, p.h_n + b * H, out_t ? out_t + b * H : nullptr);
-          continue;
-        }
-        // A finished row: zero output, a defined workspace.
+        units(p, u0, u1, bias, rec, RecurrentPanels::kStepUnits, pre_t + b * ws_width, p.c_n + b * H,
+              (out_t ? out_t : p.h_n) + b * H);
+      });
+      for (int64_t i = running; i < all; ++i) {  // finished rows: zero output, a defined workspace
+        const int64_t b = id + i * count;
         if (out_t) std::fill(out_t + b * R, out_t + (b + 1) * R, 0.0f);
         if (p.workspace != nullptr) std::fill(pre_t + b * ws_width, pre_t + (b + 1) * ws_width, 0.0f);
       }
@@ -315,7 +394,8 @@ void forward_loop(const LstmParams<scalar_t>& p) {
 
   std::memcpy(p.h_n, p.h0, B * R * sizeof(scalar_t));
   std::memcpy(p.c_n, p.c0, B * H * sizeof(scalar_t));
-  const auto units = p.w_peephole ? forward_units<scalar_t, true> : forward_units<scalar_t, false>;
+  const ForwardUnits<scalar_t> units = forward_units_for<scalar_t, false>(p);
+  const ForwardUnits<scalar_t> tile_units = forward_units_for<scalar_t, true>(p);
   std::vector<scalar_t> bias(G);
   for (int64_t k = 0; k < G; ++k) {
     bias[k] = (p.b_ih ? p.b_ih[k] : scalar_t(0)) + (p.b_hh ? p.b_hh[k] : scalar_t(0));
@@ -338,6 +418,7 @@ void forward_loop(const LstmParams<scalar_t>& p) {
     if (packed && !projected && threads > 1 && B >= kMinRowsPerThread * threads &&
         4 * H * R * static_cast<int64_t>(sizeof(float)) <= l2_cache_bytes()) {
       forward_rows_split(p, threads, chunk_steps, workspace, bias.data(), w_ih, panels);
+      if (p.output != nullptr) hidden_from_output(p);
       return;
     }
   }
@@ -355,20 +436,23 @@ void forward_loop(const LstmParams<scalar_t>& p) {
       // h_{t-1} of the running rows: the previous step's output (each step writes its own output rows, so a fast
       // thread never overwrites what a slow one still reads).
       const scalar_t* h_prev = t == 0 ? p.h0 : p.output + (t - 1) * B * R;
-      if constexpr (std::is_same_v<scalar_t, float>) {
-        if (packed) panels.multiply(rows, h_prev, R, j0, j1, pre_t, ws_width);
-      }
-      if (!packed) gemm_gate_columns(rows, H, R, j0, j1, h_prev, w_hh, pre_t, ws_width);
       scalar_t* out_t = p.output ? p.output + t * B * R : nullptr;
-      if (!projected) {
-        for (int64_t b = 0; b < rows; ++b) {
-          units(p, j0, j1, bias.data(), pre_t + b * ws_width, p.c_n + b * H, p.h_n + b * H,
-                out_t ? out_t + b * H : nullptr);
+      // Without a projection the gate math writes the output (h_n where there is none); with one, cell_out,
+      // projected below.
+      const auto h_of = [&](int64_t b) { return (projected ? cell_out.data() : out_t ? out_t : p.h_n) + b * H; };
+      if (packed) {
+        if constexpr (std::is_same_v<scalar_t, float>) {
+          panels.step(rows, h_prev, R, j0, j1, [&](int64_t b, int64_t u0, int64_t u1, const float* rec) {
+            tile_units(p, u0, u1, bias.data(), rec, RecurrentPanels::kStepUnits, pre_t + b * ws_width, p.c_n + b * H, h_of(b));
+          });
         }
       } else {
+        gemm_gate_columns(rows, H, R, j0, j1, h_prev, w_hh, pre_t, ws_width);
         for (int64_t b = 0; b < rows; ++b) {
-          units(p, j0, j1, bias.data(), pre_t + b * ws_width, p.c_n + b * H, cell_out.data() + b * H, nullptr);
+          units(p, j0, j1, bias.data(), nullptr, 0, pre_t + b * ws_width, p.c_n + b * H, h_of(b));
         }
+      }
+      if (projected) {
         sync();  // the projection reads every thread's units
         gemm_columns<scalar_t>(rows, R, H, r0, r1, cell_out.data(), w_hr, 0, p.h_n, R);
         for (int64_t b = 0; out_t && b < rows; ++b) {
@@ -385,6 +469,7 @@ void forward_loop(const LstmParams<scalar_t>& p) {
       sync();
     }
   });
+  if (!projected && p.output != nullptr) hidden_from_output(p);
 }
 
 template <typename scalar_t>

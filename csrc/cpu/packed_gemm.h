@@ -19,7 +19,7 @@ namespace fastlstm::cpu::FASTLSTM_ISA_NAMESPACE {
 
 #if defined(__AVX512F__)
 constexpr int64_t kVectorFloats = 16;
-constexpr int64_t kTileRows = 8;  // 16 of the 32 zmm registers accumulate
+constexpr int64_t kTileRows = 8;  // 16 of the 32 zmm registers accumulate (at most 8: see panel_rows)
 #elif defined(__AVX2__)
 constexpr int64_t kVectorFloats = 8;
 constexpr int64_t kTileRows = 6;  // 12 of the 16 ymm registers accumulate (MLAS's 6 x 16)
@@ -27,6 +27,7 @@ constexpr int64_t kTileRows = 6;  // 12 of the 16 ymm registers accumulate (MLAS
 constexpr int64_t kVectorFloats = 4;
 constexpr int64_t kTileRows = 6;  // 12 of the 16 xmm registers
 #endif
+static_assert(kTileRows <= 8, "panel_rows has kernels for up to 8 rows");
 // Output columns per panel: two vectors.
 constexpr int64_t kPanelColumns = 2 * kVectorFloats;
 
@@ -114,6 +115,22 @@ inline void panel_row(int64_t k, const float* __restrict__ a, const float* __res
   for (int64_t col = 0; col < columns; ++col) c[col] = accumulate ? c[col] + sums[col] : sums[col];
 }
 
+// C[rows, columns] (+)= A[rows, K] . panel for rows <= kTileRows: the tile kernel of that height.
+inline void panel_rows(int64_t rows, int64_t k, const float* a, int64_t lda, const float* panel, int64_t columns,
+                       bool accumulate, float* c, int64_t ldc) {
+  switch (rows) {
+    case 0: break;
+    case 1: panel_row(k, a, panel, columns, accumulate, c); break;
+    case 2: panel_tile<2>(k, a, lda, panel, columns, accumulate, c, ldc); break;
+    case 3: panel_tile<3>(k, a, lda, panel, columns, accumulate, c, ldc); break;
+    case 4: panel_tile<4>(k, a, lda, panel, columns, accumulate, c, ldc); break;
+    case 5: panel_tile<5>(k, a, lda, panel, columns, accumulate, c, ldc); break;
+    case 6: panel_tile<6>(k, a, lda, panel, columns, accumulate, c, ldc); break;
+    case 7: panel_tile<7>(k, a, lda, panel, columns, accumulate, c, ldc); break;
+    default: panel_tile<kTileRows>(k, a, lda, panel, columns, accumulate, c, ldc); break;
+  }
+}
+
 // C[rows, width] (+)= A[rows, K] . B for the packed columns (see pack_panels), panel by panel (each stays in L1
 // while every row tile passes over it).
 inline void packed_gemm(int64_t rows, int64_t k, const float* a, int64_t lda, const float* panels, int64_t width,
@@ -121,22 +138,9 @@ inline void packed_gemm(int64_t rows, int64_t k, const float* a, int64_t lda, co
   for (int64_t q = 0; q < panel_count(width); ++q) {
     const float* panel = panels + q * k * kPanelColumns;
     const int64_t columns = std::min(kPanelColumns, width - q * kPanelColumns);
-    float* c_panel = c + q * kPanelColumns;
-    int64_t row = 0;
-    for (; row + kTileRows <= rows; row += kTileRows) {
-      panel_tile<kTileRows>(k, a + row * lda, lda, panel, columns, accumulate, c_panel + row * ldc, ldc);
-    }
-    const float* a_rest = a + row * lda;
-    float* c_rest = c_panel + row * ldc;
-    switch (rows - row) {
-      case 0: break;
-      case 1: panel_row(k, a_rest, panel, columns, accumulate, c_rest); break;
-      case 2: panel_tile<2>(k, a_rest, lda, panel, columns, accumulate, c_rest, ldc); break;
-      case 3: panel_tile<3>(k, a_rest, lda, panel, columns, accumulate, c_rest, ldc); break;
-      case 4: panel_tile<4>(k, a_rest, lda, panel, columns, accumulate, c_rest, ldc); break;
-      case 5: panel_tile<5>(k, a_rest, lda, panel, columns, accumulate, c_rest, ldc); break;
-      case 6: panel_tile<6>(k, a_rest, lda, panel, columns, accumulate, c_rest, ldc); break;
-      default: panel_tile<7>(k, a_rest, lda, panel, columns, accumulate, c_rest, ldc); break;
+    for (int64_t row = 0; row < rows; row += kTileRows) {
+      panel_rows(std::min(kTileRows, rows - row), k, a + row * lda, lda, panel, columns, accumulate,
+                 c + row * ldc + q * kPanelColumns, ldc);
     }
   }
 }
