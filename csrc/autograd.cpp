@@ -19,26 +19,6 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-using ForwardSignature = ForwardResult(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                                       const OptTensor&, const OptTensor&, const OptTensor&, const OptTensor&,
-                                       const OptTensor&, double, double, bool, bool, const OptTensor&);
-using BackwardSignature = BackwardResult(const OptTensor&, const OptTensor&, const OptTensor&, const at::Tensor&,
-                                         const at::Tensor&, const at::Tensor&, const at::Tensor&, const OptTensor&,
-                                         const OptTensor&, const OptTensor&, const at::Tensor&, const at::Tensor&,
-                                         double, bool, const OptTensor&);
-using CellForwardSignature = CellForwardResult(const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                                               const at::Tensor&, const OptTensor&, const OptTensor&,
-                                               const OptTensor&, const OptTensor&, double, double, bool, bool,
-                                               const OptTensor&);
-using CellBackwardSignature = BackwardResult(const OptTensor&, const OptTensor&, const at::Tensor&, const at::Tensor&,
-                                             const at::Tensor&, const at::Tensor&, const OptTensor&,
-                                             const OptTensor&, const at::Tensor&, double, bool, const OptTensor&);
-
-template <typename Signature>
-c10::TypedOperatorHandle<Signature> op_handle(const char* name) {
-  return c10::Dispatcher::singleton().findSchemaOrThrow(name, "").typed<Signature>();
-}
-
 OptTensor optional(const at::Tensor& t) { return t.defined() ? OptTensor(t) : std::nullopt; }
 at::Tensor or_undefined(const OptTensor& t) { return t ? *t : at::Tensor(); }
 

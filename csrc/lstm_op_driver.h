@@ -14,15 +14,10 @@
 
 #include "input_checks.h"
 #include "lstm_params.h"
+#include "op_signatures.h"
 #include "row_order.h"
 
 namespace fastlstm {
-
-using OptTensor = std::optional<at::Tensor>;
-using ForwardResult = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
-using CellForwardResult = std::tuple<at::Tensor, at::Tensor, at::Tensor>;
-using BackwardResult =
-    std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
 
 namespace detail {
 

@@ -414,3 +414,32 @@ def test_random_configurations_match_reference(seed):
                            inputs, torch.float64)
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("requires_grad", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_direct_calls_match_torch_ops(dtype, requires_grad):
+    """fastlstm._direct (the eager path of functional.py) returns what torch.ops returns, values and gradients, with
+    and without the autograd layer."""
+    from fastlstm import _direct
+
+    inputs = make_inputs(5, 3, 4, 6, dtype, peephole=True, requires_grad=requires_grad)
+    names = ("x", "h0", "c0", "w_ih", "w_hh", "b_ih", "b_hh", "w_peephole")
+    args = [inputs[name] for name in names]
+    lengths = torch.tensor([5, 2, 0])
+    options = (0.5, 3.0, requires_grad, False, None)
+    for direct, op, call_args in ((_direct.forward, ops.forward, args + [lengths]),
+                                  (_direct.cell_forward, ops.cell_forward, [args[0][0]] + args[1:])):
+        expected = op(*call_args, *options)
+        got = direct(*call_args, *options, not requires_grad)
+        assert len(got) == len(expected)
+        for g, e in zip(got, expected):
+            assert_close(g, e, rtol=0, atol=0)
+        if requires_grad:
+            leaves = [t for t in call_args if t is not None and t.requires_grad]
+            grads_expected = torch.autograd.grad(expected[0].sum() + expected[2].sum(), leaves)
+            grads_got = torch.autograd.grad(got[0].sum() + got[2].sum(), leaves)
+            for g, e in zip(grads_got, grads_expected):
+                assert_close(g, e, rtol=0, atol=0)
+        else:
+            assert got[-1].numel() == 0  # no workspace kept

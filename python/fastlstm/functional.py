@@ -9,13 +9,15 @@ forget_bias), else the fused kernels whenever they cover the request, else the r
 import torch
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from . import layout, reference
+from . import _direct, layout, reference
 from ._ops import ops
 
 BACKENDS = ("auto", "fused", "cudnn", "reference")
 # Resolved once: each attribute step through torch.ops costs about a microsecond, as much as a small step's math.
 _FORWARD = ops.forward.default
 _CELL_FORWARD = ops.cell_forward.default
+# The same ops called without torch.ops' argument boxing (csrc/python/direct_calls.cpp), for eager calls.
+_DIRECT = {_FORWARD: _direct.forward, _CELL_FORWARD: _direct.cell_forward}
 FUSED_DTYPES = (torch.float32, torch.float64)
 CUDNN_DTYPES = (torch.float16, torch.float32, torch.float64)
 
@@ -114,14 +116,17 @@ def _needs_workspace(*tensors):
     return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
 
 
-def _call_fused(op, training, *args):
-    """Calls a fused op. With no gradient to track it goes below the autograd layer: the autograd kernel
-    (csrc/autograd.cpp) costs ~1 us a call even with nothing to record (measured), ~8% of a single step at batch 1,
-    H=128."""
-    if training or torch.compiler.is_compiling():
-        return op(*args)
-    with torch._C._AutoDispatchBelowAutograd():
-        return op(*args)
+def _call_fused(op, training, x, *args):
+    """Calls a fused op. In eager mode on plain tensors it calls the op directly (fastlstm._direct: ~9 us less a
+    call than torch.ops, most of a single step at batch 1, H=128); torch.compile, tracing and tensor subclasses get
+    torch.ops. With no gradient to track the call goes below the autograd layer: the autograd kernel
+    (csrc/autograd.cpp) costs ~1 us a call even with nothing to record."""
+    if torch.compiler.is_compiling() or torch.jit.is_tracing() or type(x) is not torch.Tensor:
+        if training or torch.compiler.is_compiling():
+            return op(x, *args)
+        with torch._C._AutoDispatchBelowAutograd():
+            return op(x, *args)
+    return _DIRECT[op](x, *args, not training)
 
 
 def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, w_peephole=None, sequence_lengths=None,
@@ -159,6 +164,13 @@ def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, w_peephol
     lstm()."""
     chosen = choose_backend(backend, x, w_hr, tf_options_in_use(w_peephole, forget_bias, cell_clip),
                             single_step=True)
+    return lstm_cell_on(chosen, x, h, c, w_ih, w_hh, b_ih, b_hh, w_hr=w_hr, w_peephole=w_peephole,
+                        forget_bias=forget_bias, cell_clip=cell_clip, tf_layout=tf_layout)
+
+
+def lstm_cell_on(chosen, x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, w_peephole=None, forget_bias=0.0,
+                 cell_clip=0.0, tf_layout=False):
+    """lstm_cell on a backend already chosen by choose_backend (modules choose once per call)."""
     if tf_layout and chosen != "fused":
         w_ih, w_hh, b_ih, b_hh, w_hr = layout.torch_layout(w_ih, b_ih, b_hh, w_hr, x.shape[-1])
         tf_layout = False

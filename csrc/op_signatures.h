@@ -1,0 +1,41 @@
+// The C++ types of the ops registered in registration.cpp (whose schemas are the source of truth), for the code that
+// calls them through the dispatcher: the autograd kernels (autograd.cpp) and the direct calls of the Python layer
+// (python/direct_calls.cpp).
+#pragma once
+
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/core/Tensor.h>
+
+#include <optional>
+#include <tuple>
+
+namespace fastlstm {
+
+using OptTensor = std::optional<at::Tensor>;
+using ForwardResult = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
+using CellForwardResult = std::tuple<at::Tensor, at::Tensor, at::Tensor>;
+using BackwardResult =
+    std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
+
+using ForwardSignature = ForwardResult(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                       const OptTensor&, const OptTensor&, const OptTensor&, const OptTensor&,
+                                       const OptTensor&, double, double, bool, bool, const OptTensor&);
+using BackwardSignature = BackwardResult(const OptTensor&, const OptTensor&, const OptTensor&, const at::Tensor&,
+                                         const at::Tensor&, const at::Tensor&, const at::Tensor&, const OptTensor&,
+                                         const OptTensor&, const OptTensor&, const at::Tensor&, const at::Tensor&,
+                                         double, bool, const OptTensor&);
+using CellForwardSignature = CellForwardResult(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                               const at::Tensor&, const OptTensor&, const OptTensor&,
+                                               const OptTensor&, const OptTensor&, double, double, bool, bool,
+                                               const OptTensor&);
+using CellBackwardSignature = BackwardResult(const OptTensor&, const OptTensor&, const at::Tensor&, const at::Tensor&,
+                                             const at::Tensor&, const at::Tensor&, const OptTensor&,
+                                             const OptTensor&, const at::Tensor&, double, bool, const OptTensor&);
+
+// The dispatcher's handle of op `name` ("fastlstm::forward", ...), typed; throws if it is not registered.
+template <typename Signature>
+c10::TypedOperatorHandle<Signature> op_handle(const char* name) {
+  return c10::Dispatcher::singleton().findSchemaOrThrow(name, "").typed<Signature>();
+}
+
+}  // namespace fastlstm
