@@ -59,14 +59,6 @@ int64_t team_size(int64_t seq_len, int64_t batch, int64_t hidden_size) {
   return std::clamp<int64_t>(hidden_size / kSliceAlign, 1, at::get_num_threads());
 }
 
-// Whether a time loop of `threads` threads splits the batch rows instead of the units (forward_rows_split,
-// backward_rows_split): every thread has rows enough for the micro-kernel's tiles, and the whole packed recurrent
-// weight, which every thread then reads each step, stays in a core's L2.
-bool splits_rows(int64_t threads, int64_t batch, int64_t hidden_size, int64_t recurrent_size) {
-  return threads > 1 && batch >= kMinRowsPerThread * threads &&
-         4 * hidden_size * recurrent_size * static_cast<int64_t>(sizeof(float)) <= l2_cache_bytes();
-}
-
 // Runs body(j0, j1, sync) on `threads` threads, each with its slice [j0, j1) of the H units; sync() is a barrier of
 // the team (every thread must call it equally often).
 template <typename Body>
@@ -136,11 +128,9 @@ template <typename scalar_t, bool kRecurrentTile>
 ForwardUnits<scalar_t> forward_units_for(const LstmParams<scalar_t>& p) {
   const bool keep = p.workspace != nullptr;
   if (p.w_peephole != nullptr) {
-    return keep ? forward_units<scalar_t, true, true, kRecurrentTile>
-                : forward_units<scalar_t, true, false, kRecurrentTile>;
+    return keep ? forward_units<scalar_t, true, true, kRecurrentTile> : forward_units<scalar_t, true, false, kRecurrentTile>;
   }
-  return keep ? forward_units<scalar_t, false, true, kRecurrentTile>
-              : forward_units<scalar_t, false, false, kRecurrentTile>;
+  return keep ? forward_units<scalar_t, false, true, kRecurrentTile> : forward_units<scalar_t, false, false, kRecurrentTile>;
 }
 
 // Units [j0, j1) of one row of one step backward. d_h arrives as dh[j] + grad_out[j]; dc is updated in place to the
@@ -350,11 +340,12 @@ void project_own_rows(const LstmParams<float>& p, const GemmWeight<float>& w_ih,
   }
 }
 
-// The float forward without projection, rows split over the team instead of units (see splits_rows): each thread
-// runs its own batch rows through every step, the input projection of those rows, all 4H columns of the recurrent
-// product and all H units of the gate math, so that no step waits for another thread (h_{t-1} of a row is the same
-// thread's) and no value crosses between cores (when the projection was split by units, reading the other core's
-// half of it cost ~40% of C4's step). ONNX Runtime's CPU LSTM threads this way.
+// The float forward without projection, rows split over the team instead of units: each thread runs its own batch
+// rows through every step, the input projection of those rows, all 4H columns of the recurrent product and all H
+// units of the gate math, so that no step waits for another thread (h_{t-1} of a row is the same thread's) and no
+// value crosses between cores (when the projection was split by units, reading the other core's half of it cost
+// ~40% of C4's step). ONNX Runtime's CPU LSTM threads this way. Taken when every thread has rows enough for the
+// micro-kernel's tiles and the whole packed weight, which every thread reads each step, stays in a core's L2.
 void forward_rows_split(const LstmParams<float>& p, int64_t threads, int64_t chunk_steps, float* workspace,
                         const float* bias, const GemmWeight<float>& w_ih, const RecurrentPanels& panels) {
   const int64_t T = p.seq_len, B = p.batch, H = p.hidden_size, R = p.recurrent_size;
@@ -424,7 +415,8 @@ void forward_loop(const LstmParams<scalar_t>& p) {
 
   const int64_t threads = team_size(T, B, H);
   if constexpr (std::is_same_v<scalar_t, float>) {
-    if (packed && !projected && splits_rows(threads, B, H, R)) {
+    if (packed && !projected && threads > 1 && B >= kMinRowsPerThread * threads &&
+        4 * H * R * static_cast<int64_t>(sizeof(float)) <= l2_cache_bytes()) {
       forward_rows_split(p, threads, chunk_steps, workspace, bias.data(), w_ih, panels);
       if (p.output != nullptr) hidden_from_output(p);
       return;
@@ -451,8 +443,7 @@ void forward_loop(const LstmParams<scalar_t>& p) {
       if (packed) {
         if constexpr (std::is_same_v<scalar_t, float>) {
           panels.step(rows, h_prev, R, j0, j1, [&](int64_t b, int64_t u0, int64_t u1, const float* rec) {
-            tile_units(p, u0, u1, bias.data(), rec, RecurrentPanels::kStepUnits, pre_t + b * ws_width,
-                       p.c_n + b * H, h_of(b));
+            tile_units(p, u0, u1, bias.data(), rec, RecurrentPanels::kStepUnits, pre_t + b * ws_width, p.c_n + b * H, h_of(b));
           });
         }
       } else {
@@ -479,49 +470,6 @@ void forward_loop(const LstmParams<scalar_t>& p) {
     }
   });
   if (!projected && p.output != nullptr) hidden_from_output(p);
-}
-
-// The float backward time loop without projection, rows split over the team as in forward_rows_split: each thread
-// runs the gate math of its own rows (all H units) and their dh (all R columns, on panels of the whole w_hh), with
-// no barrier per step. panels: room for panel_count(R) panels of [4H][kPanelColumns].
-void backward_rows_split(const LstmParams<float>& p, int64_t threads, float* panels) {
-  const int64_t T = p.seq_len, B = p.batch, H = p.hidden_size, R = p.recurrent_size, G = 4 * H;
-  const int64_t ws_width = kWorkspaceWidth * H;
-  const auto units = p.w_peephole ? backward_units<float, true> : backward_units<float, false>;
-  run_team(threads, H, [&](int64_t, int64_t, const auto& sync) {
-    const int64_t id = omp_get_thread_num(), count = omp_get_num_threads();
-    const auto own_rows = [&](int64_t rows) { return rows > id ? (rows - id + count - 1) / count : int64_t{0}; };
-    // Each thread packs a share of the panels; the sync publishes them to all.
-    const int64_t panels_total = panel_count(R), per_thread = (panels_total + count - 1) / count;
-    const int64_t q0 = std::min(panels_total, id * per_thread), q1 = std::min(panels_total, q0 + per_thread);
-    if (q1 > q0) {
-      const int64_t n0 = q0 * kPanelColumns, width = std::min(R, q1 * kPanelColumns) - n0;
-      pack_panels(p.tf_layout ? nullptr : p.w_hh, p.tf_layout ? p.w_hh : nullptr, p.tf_layout ? G : R, G, n0, width,
-                  panels + q0 * G * kPanelColumns);
-    }
-    sync();
-    for (int64_t t = T - 1; t >= 0; --t) {
-      const int64_t running = own_rows(p.rows_at(t)), all = own_rows(B);
-      const float* ws_t = p.saved_workspace + t * B * ws_width;
-      float* grad_pre_t = p.grad_pre + t * B * G;
-      for (int64_t i = 0; i < running; ++i) {
-        const int64_t b = id + i * count;
-        const float* c_prev = t > 0 ? p.saved_workspace + ((t - 1) * B + b) * ws_width + G : p.c0 + b * H;
-        const float* grad_out = p.grad_output ? p.grad_output + (t * B + b) * H : nullptr;
-        units(p, 0, H, ws_t + b * ws_width, c_prev, grad_out, p.grad_h0 + b * H, p.grad_c0 + b * H,
-              grad_pre_t + b * G);
-      }
-      for (int64_t i = running; i < all; ++i) {
-        const int64_t b = id + i * count;
-        std::fill(grad_pre_t + b * G, grad_pre_t + (b + 1) * G, 0.0f);
-      }
-      // dh_{t-1} = d_pre_t . w_hh for the running rows (their output gradient is added when t-1 is processed).
-      if (running > 0) {
-        packed_gemm(running, G, grad_pre_t + id * G, count * G, panels, R, /*accumulate=*/false, p.grad_h0 + id * R,
-                    count * R);
-      }
-    }
-  });
 }
 
 template <typename scalar_t>
@@ -559,63 +507,59 @@ void backward_loop(const LstmParams<scalar_t>& p) {
   const PooledScratch<scalar_t> grad_proj(projected ? T * B * R : 0);
   const PooledScratch<scalar_t> grad_cell(projected ? B * H : 0);
 
-  const int64_t threads = team_size(T, B, H);
-  if (packed && !projected && splits_rows(threads, B, H, R)) {
-    if constexpr (std::is_same_v<scalar_t, float>) backward_rows_split(p, threads, dh_panels.data());
-  } else {
-    run_team(threads, H, [&](int64_t j0, int64_t j1, const auto& sync) {
-      const auto [r0, r1] = recurrent_slice(j0, j1, H, R);
-      float* thread_panels = nullptr;
+  run_team(team_size(T, B, H), H, [&](int64_t j0, int64_t j1, const auto& sync) {
+    const auto [r0, r1] = recurrent_slice(j0, j1, H, R);
+    float* thread_panels = nullptr;
+    if constexpr (std::is_same_v<scalar_t, float>) {
+      if (packed) {
+        thread_panels = dh_panels.data() + (panel_count(r0) + j0 / kSliceAlign) * G * kPanelColumns;
+        pack_panels(p.tf_layout ? nullptr : p.w_hh, p.tf_layout ? p.w_hh : nullptr, p.tf_layout ? G : R, G, r0,
+                    r1 - r0, thread_panels);
+      }
+    }
+    for (int64_t t = T - 1; t >= 0; --t) {
+      const int64_t rows = p.rows_at(t);
+      const scalar_t* ws_t = p.saved_workspace + t * B * ws_width;
+      scalar_t* grad_pre_t = p.grad_pre + t * B * G;
+      if (projected) {
+        scalar_t* grad_proj_t = grad_proj.data() + t * B * R;
+        for (int64_t b = 0; b < B; ++b) {
+          for (int64_t r = r0; r < r1; ++r) {
+            grad_proj_t[b * R + r] = b >= rows ? scalar_t(0)
+                                               : p.grad_h0[b * R + r] +
+                                                     (p.grad_output ? p.grad_output[(t * B + b) * R + r] : scalar_t(0));
+          }
+        }
+        sync();  // the GEMM below reads every thread's grad_proj_t
+        gemm_by_weight(rows, R, H, j0, j1, grad_proj_t, w_hr, grad_cell.data(), H);
+      }
+      for (int64_t b = 0; b < rows; ++b) {
+        const scalar_t* c_prev = t > 0 ? p.saved_workspace + ((t - 1) * B + b) * ws_width + G : p.c0 + b * H;
+        if (projected) {
+          units(p, j0, j1, ws_t + b * ws_width, c_prev, nullptr, grad_cell.data() + b * H, p.grad_c0 + b * H,
+                grad_pre_t + b * G);
+        } else {
+          const scalar_t* grad_out = p.grad_output ? p.grad_output + (t * B + b) * H : nullptr;
+          units(p, j0, j1, ws_t + b * ws_width, c_prev, grad_out, p.grad_h0 + b * H, p.grad_c0 + b * H,
+                grad_pre_t + b * G);
+        }
+      }
+      for (int64_t b = rows; b < B; ++b) {
+        for (int64_t gate = 0; gate < 4; ++gate) {
+          std::fill(grad_pre_t + b * G + gate * H + j0, grad_pre_t + b * G + gate * H + j1, scalar_t(0));
+        }
+      }
+      sync();  // the GEMM below reads every thread's grad_pre_t
+      // dh_{t-1}[:, r0:r1] = d_pre_t . w_hh[:, r0:r1] for the running rows (the output gradient of t-1 is added when
+      // t-1 is processed).
       if constexpr (std::is_same_v<scalar_t, float>) {
         if (packed) {
-          thread_panels = dh_panels.data() + (panel_count(r0) + j0 / kSliceAlign) * G * kPanelColumns;
-          pack_panels(p.tf_layout ? nullptr : p.w_hh, p.tf_layout ? p.w_hh : nullptr, p.tf_layout ? G : R, G, r0,
-                      r1 - r0, thread_panels);
+          packed_gemm(rows, G, grad_pre_t, G, thread_panels, r1 - r0, /*accumulate=*/false, p.grad_h0 + r0, R);
         }
       }
-      for (int64_t t = T - 1; t >= 0; --t) {
-        const int64_t rows = p.rows_at(t);
-        const scalar_t* ws_t = p.saved_workspace + t * B * ws_width;
-        scalar_t* grad_pre_t = p.grad_pre + t * B * G;
-        if (projected) {
-          scalar_t* grad_proj_t = grad_proj.data() + t * B * R;
-          for (int64_t b = 0; b < B; ++b) {
-            for (int64_t r = r0; r < r1; ++r) {
-              const scalar_t grad_out = p.grad_output ? p.grad_output[(t * B + b) * R + r] : scalar_t(0);
-              grad_proj_t[b * R + r] = b >= rows ? scalar_t(0) : p.grad_h0[b * R + r] + grad_out;
-            }
-          }
-          sync();  // the GEMM below reads every thread's grad_proj_t
-          gemm_by_weight(rows, R, H, j0, j1, grad_proj_t, w_hr, grad_cell.data(), H);
-        }
-        for (int64_t b = 0; b < rows; ++b) {
-          const scalar_t* c_prev = t > 0 ? p.saved_workspace + ((t - 1) * B + b) * ws_width + G : p.c0 + b * H;
-          if (projected) {
-            units(p, j0, j1, ws_t + b * ws_width, c_prev, nullptr, grad_cell.data() + b * H, p.grad_c0 + b * H,
-                  grad_pre_t + b * G);
-          } else {
-            const scalar_t* grad_out = p.grad_output ? p.grad_output + (t * B + b) * H : nullptr;
-            units(p, j0, j1, ws_t + b * ws_width, c_prev, grad_out, p.grad_h0 + b * H, p.grad_c0 + b * H,
-                  grad_pre_t + b * G);
-          }
-        }
-        for (int64_t b = rows; b < B; ++b) {
-          for (int64_t gate = 0; gate < 4; ++gate) {
-            std::fill(grad_pre_t + b * G + gate * H + j0, grad_pre_t + b * G + gate * H + j1, scalar_t(0));
-          }
-        }
-        sync();  // the GEMM below reads every thread's grad_pre_t
-        // dh_{t-1}[:, r0:r1] = d_pre_t . w_hh[:, r0:r1] for the running rows (the output gradient of t-1 is added when
-        // t-1 is processed).
-        if constexpr (std::is_same_v<scalar_t, float>) {
-          if (packed) {
-            packed_gemm(rows, G, grad_pre_t, G, thread_panels, r1 - r0, /*accumulate=*/false, p.grad_h0 + r0, R);
-          }
-        }
-        if (!packed) gemm_by_weight(rows, G, R, r0, r1, grad_pre_t, w_hh, p.grad_h0, R);
-      }
-    });
-  }
+      if (!packed) gemm_by_weight(rows, G, R, r0, r1, grad_pre_t, w_hh, p.grad_h0, R);
+    }
+  });
 
   // Input and weight gradients as big GEMMs over all steps. The weight gradients reduce over the T*B rows, which
   // the brgemm micro-kernel wants as the inner dimension of an untransposed A: grad_w^T [K, 4H] = in^T . grad_pre,
