@@ -3,11 +3,11 @@ csrc/autograd.cpp.)"""
 
 import torch
 
-from . import _C  # noqa: F401  (importing the library registers the ops with torch)
+from . import _C  # importing the library registers the ops with torch
 
 ops = torch.ops.fastlstm
 
-WORKSPACE_WIDTH = 5  # workspace per step and row: 4H activated gates + the new cell state (csrc/lstm_params.h)
+WORKSPACE_WIDTH = _C.WORKSPACE_WIDTH  # workspace per step and row, in units of H (csrc/lstm_params.h)
 
 
 def _check_devices(op, x, sequence_lengths=None, **tensors):

@@ -141,6 +141,14 @@ def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, w_peephole=N
     """
     chosen = choose_backend(backend, x, w_hr, tf_options_in_use(w_peephole, forget_bias, cell_clip),
                             sequence_lengths)
+    return lstm_on(chosen, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr=w_hr, w_peephole=w_peephole,
+                   sequence_lengths=sequence_lengths, forget_bias=forget_bias, cell_clip=cell_clip,
+                   tf_layout=tf_layout)
+
+
+def lstm_on(chosen, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, w_peephole=None,
+            sequence_lengths=None, forget_bias=0.0, cell_clip=0.0, tf_layout=False):
+    """lstm on a backend already chosen by choose_backend (modules choose once per call)."""
     if tf_layout and chosen != "fused":
         w_ih, w_hh, b_ih, b_hh, w_hr = layout.torch_layout(w_ih, b_ih, b_hh, w_hr, x.shape[-1])
         tf_layout = False

@@ -301,8 +301,8 @@ class LSTM(nn.Module):
                 w_ih, w_hh, b_ih, b_hh, w_hr = self._layer_weights(layer, direction)
                 state = layer * num_directions + direction
                 seq = layer_input if direction == 0 else _reverse_within_lengths(layer_input, lengths)
-                out, h, c = functional.lstm(seq, h0[state], c0[state], w_ih, w_hh, b_ih, b_hh, w_hr=w_hr,
-                                            sequence_lengths=lengths, backend=backend)
+                out, h, c = functional.lstm_on(backend, seq, h0[state], c0[state], w_ih, w_hh, b_ih, b_hh,
+                                               w_hr=w_hr, sequence_lengths=lengths)
                 outputs.append(out if direction == 0 else _reverse_within_lengths(out, lengths))
                 h_n.append(h)
                 c_n.append(c)
