@@ -2,7 +2,7 @@
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAException.h>
 
-#include "../gates.h"
+#include "../lstm_gates.h"
 #include "lstm_kernel.h"
 
 namespace fastlstm::cuda {
