@@ -176,10 +176,10 @@ BackwardResult cell_backward_autograd(const OptTensor& grad_h_new, const OptTens
 }  // namespace
 
 TORCH_LIBRARY_IMPL(fastlstm, Autograd, m) {
-  m.impl("forward", &forward_autograd);
-  m.impl("backward", &backward_autograd);
-  m.impl("cell_forward", &cell_forward_autograd);
-  m.impl("cell_backward", &cell_backward_autograd);
+  m.impl("forward", static_cast<ForwardSignature*>(&forward_autograd));
+  m.impl("backward", static_cast<BackwardSignature*>(&backward_autograd));
+  m.impl("cell_forward", static_cast<CellForwardSignature*>(&cell_forward_autograd));
+  m.impl("cell_backward", static_cast<CellBackwardSignature*>(&cell_backward_autograd));
 }
 
 }  // namespace fastlstm

@@ -3,7 +3,11 @@
 //   template <typename scalar_t> static void forward(const LstmParams<scalar_t>&);
 //   template <typename scalar_t> static void backward(const LstmParams<scalar_t>&);
 //   static at::Tensor workspace_empty(at::IntArrayRef sizes, const at::TensorOptions&);
-// the allocation of the large buffers that never reach the user as outputs (workspace, gradient scratch).
+// the allocation of the large buffers that never reach the user as outputs (workspace, gradient scratch), and
+//   static auto enter(const char* op, const at::Tensor& x, const OptTensor& w_hr);
+// an object held for the op's duration (CUDA: the device guard of x's device), which refuses what the device's
+// kernels lack. Each device registers these bodies as they are (ops_cpu.cpp, ops_cuda.cpp), each cast to its
+// signature in op_signatures.h, so that a signature that drifts from the others fails to compile.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -158,6 +162,7 @@ ForwardResult forward_op(const at::Tensor& x, const at::Tensor& h0, const at::Te
                          const OptTensor& w_peephole, const OptTensor& sequence_lengths, double forget_bias,
                          double cell_clip, bool training, bool tf_layout, const OptTensor& w_hr) {
   constexpr const char* op = "fastlstm::forward";
+  [[maybe_unused]] const auto scope = Kernels::enter(op, x, w_hr);
   const LstmSizes s = check_lstm_inputs(op, false, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole, tf_layout, w_hr);
   const RowOrder order(op, sequence_lengths, s, x);
   auto [output, h_n, c_n, workspace] = detail::run_forward<Kernels>(
@@ -176,6 +181,7 @@ BackwardResult backward_op(const OptTensor& grad_output, const OptTensor& grad_h
                            const at::Tensor& output, const at::Tensor& workspace, double cell_clip,
                            bool tf_layout, const OptTensor& w_hr) {
   constexpr const char* op = "fastlstm::backward";
+  [[maybe_unused]] const auto scope = Kernels::enter(op, x, w_hr);
   const LstmSizes s =
       check_lstm_inputs(op, false, x, h0, c0, w_ih, w_hh, std::nullopt, std::nullopt, w_peephole, tf_layout, w_hr);
   const int64_t T = s.seq_len, B = s.batch, H = s.hidden_size, R = s.recurrent_size;
@@ -203,6 +209,7 @@ CellForwardResult cell_forward_op(const at::Tensor& x, const at::Tensor& h, cons
                                   const OptTensor& b_hh, const OptTensor& w_peephole, double forget_bias,
                                   double cell_clip, bool training, bool tf_layout, const OptTensor& w_hr) {
   constexpr const char* op = "fastlstm::cell_forward";
+  [[maybe_unused]] const auto scope = Kernels::enter(op, x, w_hr);
   const LstmSizes s = check_lstm_inputs(op, true, x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole, tf_layout, w_hr);
   const RowOrder all_rows(op, std::nullopt, s, x);
   auto [output, h_new, c_new, workspace] = detail::run_forward<Kernels>(
@@ -218,6 +225,7 @@ BackwardResult cell_backward_op(const OptTensor& grad_h_new, const OptTensor& gr
                                 const OptTensor& w_hh, const OptTensor& w_peephole, const at::Tensor& workspace,
                                 double cell_clip, bool tf_layout, const OptTensor& w_hr) {
   constexpr const char* op = "fastlstm::cell_backward";
+  [[maybe_unused]] const auto scope = Kernels::enter(op, x, w_hr);
   const LstmSizes s =
       check_lstm_inputs(op, true, x, h, c, w_ih, w_hh, std::nullopt, std::nullopt, w_peephole, tf_layout, w_hr);
   check_grad(op, "grad_h_new", grad_h_new, {s.batch, s.recurrent_size}, x);

@@ -9,6 +9,8 @@ namespace fastlstm {
 namespace {
 
 struct CpuKernels {
+  struct Scope {};  // nothing to set up around a CPU op
+  static Scope enter(const char*, const at::Tensor&, const OptTensor&) { return {}; }
   template <typename scalar_t>
   static void forward(const LstmParams<scalar_t>& p) {
     cpu::lstm_forward(p);
@@ -25,10 +27,10 @@ struct CpuKernels {
 }  // namespace
 
 TORCH_LIBRARY_IMPL(fastlstm, CPU, m) {
-  m.impl("forward", &forward_op<CpuKernels>);
-  m.impl("backward", &backward_op<CpuKernels>);
-  m.impl("cell_forward", &cell_forward_op<CpuKernels>);
-  m.impl("cell_backward", &cell_backward_op<CpuKernels>);
+  m.impl("forward", static_cast<ForwardSignature*>(&forward_op<CpuKernels>));
+  m.impl("backward", static_cast<BackwardSignature*>(&backward_op<CpuKernels>));
+  m.impl("cell_forward", static_cast<CellForwardSignature*>(&cell_forward_op<CpuKernels>));
+  m.impl("cell_backward", static_cast<CellBackwardSignature*>(&cell_backward_op<CpuKernels>));
 }
 
 }  // namespace fastlstm
