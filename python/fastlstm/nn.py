@@ -8,59 +8,12 @@ after each call ``last_backend`` says which one ran.
 They are not subclasses of the torch modules on purpose: torch.compile refuses any instance of torch.nn.LSTM.
 """
 
-import math
-import numbers
-import warnings
-
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
 from . import functional
-
-
-def _init_uniform(parameters, hidden_size):
-    """torch.nn.LSTM's initialisation, in registration order (so the same seed gives the same weights)."""
-    stdv = 1.0 / math.sqrt(hidden_size) if hidden_size > 0 else 0
-    for weight in parameters:
-        nn.init.uniform_(weight, -stdv, stdv)
-
-
-def _check_sizes(input_size, hidden_size):
-    """torch.nn.RNNBase's checks of the sizes, in its order and with its messages."""
-    if not isinstance(input_size, int):
-        raise TypeError(f"input_size should be of type int, got: {type(input_size).__name__}")
-    if input_size <= 0:
-        raise ValueError("input_size must be greater than zero")
-    if not isinstance(hidden_size, int):
-        raise TypeError(f"hidden_size should be of type int, got: {type(hidden_size).__name__}")
-    if hidden_size <= 0:
-        raise ValueError("hidden_size must be greater than zero")
-
-
-def _unpack(data, batch_sizes):
-    """PackedSequence data [sum(lengths), I] -> (time-major padded x [T, B, I] with rows longest first, as the kernels
-    want them, lengths [B], the rows of x.view(T * B, I) that hold the packed data, in packed order).
-
-    One index_copy each way (torch's pad_packed_sequence copies step by step, forward and backward)."""
-    batch = int(batch_sizes[0])
-    running = torch.arange(batch).unsqueeze(0) < batch_sizes.unsqueeze(1)  # [T, B], packed order is row-major
-    positions = running.flatten().nonzero().squeeze(1).to(data.device)
-    # In place into the fresh zeros: the out-of-place index_copy cloned them first (1.2 against 0.2 ms at C4's shape).
-    x = data.new_zeros((len(batch_sizes) * batch, data.shape[1]))
-    x.index_copy_(0, positions, data)
-    return x.view(len(batch_sizes), batch, data.shape[1]), running.sum(0), positions
-
-
-def _reverse_within_lengths(x, lengths):
-    """Reverse each row of time-major x [T, B, ...] within its own length; steps past it stay where they are."""
-    if lengths is None:
-        return x.flip(0)
-    steps = torch.arange(x.shape[0], device=x.device).unsqueeze(1)  # [T, 1]
-    row_lengths = lengths.to(x.device).unsqueeze(0)  # [1, B]
-    index = torch.where(steps < row_lengths, row_lengths - 1 - steps, steps)
-    return x.gather(0, index.unsqueeze(-1).expand_as(x))
+from .sequence import check_sizes, check_stack_args, init_uniform, run_stack, sequence_form
 
 
 class LSTM(nn.Module):
@@ -70,22 +23,7 @@ class LSTM(nn.Module):
                  bidirectional=False, proj_size=0, device=None, dtype=None, *, backend="auto"):
         super().__init__()
         factory_kwargs = {"device": device, "dtype": dtype}
-        if not isinstance(dropout, numbers.Number) or not 0 <= dropout <= 1 or isinstance(dropout, bool):
-            raise ValueError(
-                "dropout should be a number in range [0, 1] representing the probability of an element being zeroed"
-            )
-        if dropout > 0 and num_layers == 1:
-            warnings.warn(
-                "dropout option adds dropout after all but last recurrent layer, so non-zero dropout expects "
-                f"num_layers greater than 1, but got dropout={dropout} and num_layers={num_layers}"
-            )
-        if not isinstance(bias, bool):
-            raise TypeError(f"bias should be of type bool, got: {type(bias).__name__}")
-        if not isinstance(batch_first, bool):
-            raise TypeError(f"batch_first should be of type bool, got: {type(batch_first).__name__}")
-        _check_sizes(input_size, hidden_size)
-        if num_layers <= 0:
-            raise ValueError("num_layers must be greater than zero")
+        check_stack_args(input_size, hidden_size, num_layers, bias, batch_first, dropout)
         if proj_size < 0:
             raise ValueError("proj_size should be a positive integer or zero to disable projections")
         if proj_size >= hidden_size:
@@ -127,7 +65,7 @@ class LSTM(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        _init_uniform(self.parameters(), self.hidden_size)
+        init_uniform(self.parameters(), self.hidden_size)
 
     def flatten_parameters(self):
         """As torch.nn.LSTM: on CUDA with cuDNN, lays the parameters out in one buffer that cuDNN reads without a
@@ -218,37 +156,18 @@ class LSTM(nn.Module):
         Returns output like the input form with D*H_out features, and (h_n, c_n)."""
         num_directions = 2 if self.bidirectional else 1
         out_size = self.proj_size if self.proj_size > 0 else self.hidden_size
-        sorted_indices = unsorted_indices = lengths = batch_sizes = None
-        is_packed = isinstance(input, PackedSequence)
-        if is_packed:
-            data, batch_sizes, sorted_indices, unsorted_indices = input
-            self._check_input(data, batch_sizes)
-            backend = functional.choose_backend(self.backend, data, getattr(self, "weight_hr_l0", None))
-            if backend != "cudnn":
-                x, lengths, packed_positions = _unpack(data, batch_sizes)
-            batch = int(batch_sizes[0])
-            is_batched = True
-        else:
-            if input.dim() not in (2, 3):
-                raise ValueError(f"LSTM: Expected input to be 2D or 3D, got {input.dim()}D instead")
-            is_batched = input.dim() == 3
-            x = input if is_batched else input.unsqueeze(1)
-            if is_batched and self.batch_first:
-                x = x.transpose(0, 1)
-            self._check_input(x, None)
-            if x.shape[0] == 0:
-                raise RuntimeError("Expected sequence length to be larger than 0 in RNN")  # torch.nn.LSTM's error
-            batch = x.shape[1]
-            backend = functional.choose_backend(self.backend, x, getattr(self, "weight_hr_l0", None))
+        form = sequence_form(input, self.batch_first, "LSTM", self._check_input)
+        backend = functional.choose_backend(self.backend, form.data, getattr(self, "weight_hr_l0", None))
+        if backend != "cudnn":
+            form.unpack_packed()
 
-        like = data if is_packed else x
         if hx is None:
-            shape = (self.num_layers * num_directions, batch)
-            h0 = like.new_zeros(shape + (out_size,))
-            c0 = like.new_zeros(shape + (self.hidden_size,))
+            shape = (self.num_layers * num_directions, form.batch)
+            h0 = form.data.new_zeros(shape + (out_size,))
+            c0 = form.data.new_zeros(shape + (self.hidden_size,))
         else:
             h0, c0 = hx
-            if is_batched:
+            if form.is_batched:
                 if h0.dim() != 3 or c0.dim() != 3:
                     raise RuntimeError(
                         "For batched 3-D input, hx and cx should also be 3-D but got "
@@ -261,55 +180,32 @@ class LSTM(nn.Module):
                         f"({h0.dim()}-D, {c0.dim()}-D) tensors"
                     )
                 h0, c0 = h0.unsqueeze(1), c0.unsqueeze(1)
-            if sorted_indices is not None:
-                h0, c0 = h0.index_select(1, sorted_indices), c0.index_select(1, sorted_indices)
-            self._check_hidden(h0, c0, batch)
+            h0, c0 = form.states_in(h0), form.states_in(c0)
+            self._check_hidden(h0, c0, form.batch)
 
         if backend == "cudnn":
             # The whole stack in one call of ATen's cuDNN RNN binding, as torch.nn.LSTM does on CUDA.
             args = (self._flat_weights, self.bias, self.num_layers, self.dropout, self.training, self.bidirectional)
-            if is_packed:
-                output_data, h_n, c_n = torch._VF.lstm(data, batch_sizes, (h0, c0), *args)
+            if form.packed is not None:
+                data, h_n, c_n = torch._VF.lstm(form.packed.data, form.packed.batch_sizes, (h0, c0), *args)
+                packed = form.packed
+                output = PackedSequence(data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
             else:
-                output, h_n, c_n = torch._VF.lstm(x, (h0, c0), *args, False)
+                output, h_n, c_n = torch._VF.lstm(form.x, (h0, c0), *args, False)
+                output = form.output(output)
         else:
-            output, h_n, c_n = self._run_layers(x, h0, c0, lengths, backend)
-            if is_packed:
-                output_data = output.reshape(-1, output.shape[-1]).index_select(0, packed_positions)
+            def run_direction(layer, direction, x, states, lengths):
+                w_ih, w_hh, b_ih, b_hh, w_hr = self._layer_weights(layer, direction)
+                out, h, c = functional.lstm_on(backend, x, *states, w_ih, w_hh, b_ih, b_hh, w_hr=w_hr,
+                                               sequence_lengths=lengths)
+                return out, (h, c)
+
+            output, (h_n, c_n) = run_stack(form.x, (h0, c0), form.lengths, self.num_layers, self.bidirectional,
+                                           self.dropout, self.training, run_direction)
+            output = form.output(output)
         if self.last_backend != backend and not torch.compiler.is_compiling():
             self.last_backend = backend  # (nn.Module.__setattr__ costs ~1 us: only on a change)
-
-        if is_packed:
-            output = PackedSequence(output_data, batch_sizes, sorted_indices, unsorted_indices)
-            if unsorted_indices is not None:
-                h_n, c_n = h_n.index_select(1, unsorted_indices), c_n.index_select(1, unsorted_indices)
-        elif not is_batched:
-            output, h_n, c_n = output.squeeze(1), h_n.squeeze(1), c_n.squeeze(1)
-        elif self.batch_first:
-            output = output.transpose(0, 1)
-        return output, (h_n, c_n)
-
-    def _run_layers(self, x, h0, c0, lengths, backend):
-        """Layer by layer on the fused kernels or the reference ("cudnn" runs the whole stack in forward).
-        x [T, B, I] time-major, h0/c0 [layers * D, B, *], lengths [B] sorted descending or None."""
-        num_directions = 2 if self.bidirectional else 1
-        layer_input = x
-        h_n, c_n = [], []
-        for layer in range(self.num_layers):
-            outputs = []
-            for direction in range(num_directions):
-                w_ih, w_hh, b_ih, b_hh, w_hr = self._layer_weights(layer, direction)
-                state = layer * num_directions + direction
-                seq = layer_input if direction == 0 else _reverse_within_lengths(layer_input, lengths)
-                out, h, c = functional.lstm_on(backend, seq, h0[state], c0[state], w_ih, w_hh, b_ih, b_hh,
-                                               w_hr=w_hr, sequence_lengths=lengths)
-                outputs.append(out if direction == 0 else _reverse_within_lengths(out, lengths))
-                h_n.append(h)
-                c_n.append(c)
-            layer_input = outputs[0] if num_directions == 1 else torch.cat(outputs, dim=2)
-            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
-                layer_input = F.dropout(layer_input, p=self.dropout, training=True)
-        return layer_input, torch.stack(h_n), torch.stack(c_n)
+        return output, (form.state_out(h_n), form.state_out(c_n))
 
 
 class LSTMCell(nn.Module):
@@ -336,7 +232,7 @@ class LSTMCell(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        _init_uniform(self.parameters(), self.hidden_size)
+        init_uniform(self.parameters(), self.hidden_size)
 
     def extra_repr(self):
         s = "{input_size}, {hidden_size}"

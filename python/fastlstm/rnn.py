@@ -13,7 +13,7 @@ from . import functional
 from ._ops import WORKSPACE_WIDTH
 from .cells.base import LSTMStateTuple
 from .cells.lstm import BasicLSTMCell, LSTMBlockCell, LSTMCell
-from .nn import _reverse_within_lengths
+from .sequence import reverse_within_lengths
 
 # A subclass that overrides forward is no longer the math the fused op implements.
 _FUSED_FORWARDS = {BasicLSTMCell.forward, LSTMCell.forward, LSTMBlockCell.forward}
@@ -143,9 +143,9 @@ def bidirectional_dynamic_rnn(cell_fw, cell_bw, inputs, sequence_length=None, in
     x = inputs if time_major else inputs.transpose(0, 1)
     lengths = _lengths(sequence_length, x.shape[0], x.shape[1])
     outputs_fw, state_fw = dynamic_rnn(cell_fw, x, lengths, initial_state_fw, True, swap_memory)
-    reversed_outputs, state_bw = dynamic_rnn(cell_bw, _reverse_within_lengths(x, lengths), lengths, initial_state_bw,
+    reversed_outputs, state_bw = dynamic_rnn(cell_bw, reverse_within_lengths(x, lengths), lengths, initial_state_bw,
                                              True, swap_memory)
-    outputs_bw = _reverse_within_lengths(reversed_outputs, lengths)
+    outputs_bw = reverse_within_lengths(reversed_outputs, lengths)
     if not time_major:
         outputs_fw, outputs_bw = outputs_fw.transpose(0, 1), outputs_bw.transpose(0, 1)
     return (outputs_fw, outputs_bw), (state_fw, state_bw)
