@@ -1,4 +1,5 @@
-"""The LSTM math composed from plain torch ops: the oracle of the tests and the path for what no kernel covers.
+"""The recurrent cells' math composed from plain torch ops: the oracle of the tests and the path for what no kernel
+covers (the LSTM with TF's options; the layer-normalised LSTM).
 
 Torch gate order (i, f, g, o) and weight layout (w_ih [4H, I], w_hh [4H, H_out], b_ih/b_hh [4H], w_hr [H_out, H]).
 TF options: ``forget_bias`` is added to f before the sigmoid; ``cell_clip`` > 0 clips c to +-cell_clip (the clipped c
@@ -34,6 +35,28 @@ def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, w_peephol
     return h_new, c_new
 
 
+def run_steps(step, x, states, sequence_lengths=None):
+    """Runs step(x_t, states) -> (output_t, new states) over time-major x [T, B, ...], every cell's sequence loop.
+    Rows past their length (sequence_lengths [B]) keep their state and output zeros. Returns (outputs [T, B, F],
+    final states); with T = 0, the initial states (copied) and a [0, B, F] output of the first state's width."""
+    running = None
+    if sequence_lengths is not None:
+        steps = torch.arange(x.shape[0], device=sequence_lengths.device)
+        running = (steps.unsqueeze(1) < sequence_lengths.unsqueeze(0)).to(x.device).unsqueeze(-1)  # [T, B, 1]
+    outputs = []
+    for t in range(x.shape[0]):
+        output, new_states = step(x[t], states)
+        if running is None:
+            states = new_states
+            outputs.append(output)
+        else:
+            states = tuple(torch.where(running[t], new, old) for new, old in zip(new_states, states))
+            outputs.append(torch.where(running[t], output, torch.zeros_like(output)))
+    if not outputs:
+        return x.new_zeros((0, x.shape[1], states[0].shape[-1])), tuple(s.clone() for s in states)
+    return torch.stack(outputs), states
+
+
 def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, w_peephole=None,
                   sequence_lengths=None, forget_bias=0.0, cell_clip=0.0):
     """One layer, one direction. x [T, B, I], h0 [B, H_out], c0 [B, H], sequence_lengths [B] or None.
@@ -41,22 +64,48 @@ def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, w_p
     Returns output [T, B, H_out] (zero past a row's length), h_n [B, H_out], c_n [B, H] (the state at each row's
     length; the initial state for length 0).
     """
-    h, c = h0, c0
-    running = None
-    if sequence_lengths is not None:
-        steps = torch.arange(x.shape[0], device=sequence_lengths.device)
-        running = (steps.unsqueeze(1) < sequence_lengths.unsqueeze(0)).to(x.device).unsqueeze(-1)  # [T, B, 1]
-    outputs = []
-    for t in range(x.shape[0]):
-        h_new, c_new = lstm_cell(x[t], h, c, w_ih, w_hh, b_ih, b_hh, w_hr=w_hr, w_peephole=w_peephole,
-                                 forget_bias=forget_bias, cell_clip=cell_clip)
-        if running is None:
-            h, c = h_new, c_new
-            outputs.append(h_new)
-        else:
-            h = torch.where(running[t], h_new, h)
-            c = torch.where(running[t], c_new, c)
-            outputs.append(torch.where(running[t], h_new, torch.zeros_like(h_new)))
-    if not outputs:
-        return x.new_zeros((0, x.shape[1], h0.shape[-1])), h0.clone(), c0.clone()
-    return torch.stack(outputs), h, c
+    def step(x_t, state):
+        h, c = lstm_cell(x_t, *state, w_ih, w_hh, b_ih, b_hh, w_hr=w_hr, w_peephole=w_peephole,
+                         forget_bias=forget_bias, cell_clip=cell_clip)
+        return h, (h, c)
+
+    output, (h, c) = run_steps(step, x, (h0, c0), sequence_lengths)
+    return output, h, c
+
+
+# The layer-normalised LSTM of Ba et al. (2016) as haste's LayerNormLSTM computes it: layer norm over the 4H
+# pre-activations of W_ih x and of W_hh h separately, each with its gain (no shift: the biases follow), and over the
+# H values of the new c before its tanh, with gain and shift; c itself is carried unnormalised. Biased variance,
+# eps inside the square root, as torch.nn.functional.layer_norm.
+def layer_norm_lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh, ln_ih_weight, ln_hh_weight, ln_cell_weight,
+                         ln_cell_bias, *, eps=1e-5, projected_x=None):
+    """One step. x [B, I], h and c [B, H]; ln_ih_weight, ln_hh_weight [4H]; ln_cell_weight, ln_cell_bias [H].
+    projected_x: LN(W_ih x) already computed (the sequence computes it for all steps at once)."""
+    size = w_hh.shape[0]
+    wx = projected_x if projected_x is not None else torch.nn.functional.layer_norm(
+        x @ w_ih.t(), (size,), ln_ih_weight, None, eps)
+    gates = wx + torch.nn.functional.layer_norm(h @ w_hh.t(), (size,), ln_hh_weight, None, eps)
+    if b_ih is not None:
+        gates = gates + b_ih
+    if b_hh is not None:
+        gates = gates + b_hh
+    i, f, g, o = gates.chunk(4, dim=-1)
+    c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    c_norm = torch.nn.functional.layer_norm(c_new, (c_new.shape[-1],), ln_cell_weight, ln_cell_bias, eps)
+    return torch.sigmoid(o) * torch.tanh(c_norm), c_new
+
+
+def layer_norm_lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih, b_hh, ln_ih_weight, ln_hh_weight, ln_cell_weight,
+                             ln_cell_bias, *, sequence_lengths=None, eps=1e-5):
+    """One layer, one direction of layer_norm_lstm_cell; shapes and lengths as lstm_sequence."""
+    wx = torch.nn.functional.layer_norm(x @ w_ih.t(), (w_ih.shape[0],), ln_ih_weight, None, eps)
+
+    def step(wx_t, state):
+        h, c = layer_norm_lstm_cell(None, *state, w_ih, w_hh, b_ih, b_hh, ln_ih_weight, ln_hh_weight,
+                                    ln_cell_weight, ln_cell_bias, eps=eps, projected_x=wx_t)
+        return h, (h, c)
+
+    output, (h, c) = run_steps(step, wx, (h0, c0), sequence_lengths)
+    if output.shape[0] == 0:
+        output = x.new_zeros((0, x.shape[1], h0.shape[-1]))
+    return output, h, c

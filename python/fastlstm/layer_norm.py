@@ -1,0 +1,185 @@
+"""fastlstm.LayerNormLSTM: the layer-normalised LSTM of Ba et al. (2016) as haste's LayerNormLSTM computes it (see
+reference.layer_norm_lstm_cell), with torch.nn.LSTM's constructor, input forms and state_dict conventions, and a
+loader for haste's weights.
+
+Parameters per layer and direction (suffix ``_l{k}`` / ``_l{k}_reverse`` as torch.nn.LSTM): torch.nn.LSTM's
+``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh`` (gate order i, f, g, o; registered first and initialised as
+torch.nn.LSTM, so the same seed gives the same weights), then the layer norms' ``ln_ih_weight`` [4H],
+``ln_hh_weight`` [4H] (gains of the norms of W_ih x and W_hh h; their shifts would only repeat the biases),
+``ln_cell_weight`` and ``ln_cell_bias`` [H] (of the norm of c before its tanh): gains initialised to 1, shifts to 0.
+
+Runs on the graph-composed reference path for now (every device and dtype; autograd, torch.compile): the fused
+kernels of this cell are not written yet.
+"""
+
+import torch
+from torch import nn
+
+from . import reference
+from .sequence import check_stack_args, init_uniform, run_stack, sequence_form
+
+BACKENDS = ("auto", "reference")
+_LN_SHAPES = (("ln_ih_weight", 4), ("ln_hh_weight", 4), ("ln_cell_weight", 1), ("ln_cell_bias", 1))
+
+
+class LayerNormLSTM(nn.Module):
+    """A layer-normalised LSTM with torch.nn.LSTM's constructor (no proj_size) and forward: input (L, H_in),
+    (L, N, H_in), (N, L, H_in) if batch_first, or a PackedSequence; hx = (h_0, c_0) each (D*num_layers, [N,] H).
+    eps: the layer norms' epsilon (torch's and haste's default)."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+                 bidirectional=False, device=None, dtype=None, *, eps=1e-5, backend="auto"):
+        super().__init__()
+        factory_kwargs = {"device": device, "dtype": dtype}
+        check_stack_args(input_size, hidden_size, num_layers, bias, batch_first, dropout)
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bias = bias
+        self.batch_first = batch_first
+        self.dropout = float(dropout)
+        self.bidirectional = bidirectional
+        self.eps = float(eps)
+        self.backend = backend
+        self.last_backend = None
+
+        num_directions = 2 if bidirectional else 1
+        self._all_weights = []
+        for layer in range(num_layers):
+            for direction in range(num_directions):
+                layer_input_size = input_size if layer == 0 else hidden_size * num_directions
+                shapes = [("weight_ih", (4 * hidden_size, layer_input_size)),
+                          ("weight_hh", (4 * hidden_size, hidden_size))]
+                if bias:
+                    shapes += [("bias_ih", (4 * hidden_size,)), ("bias_hh", (4 * hidden_size,))]
+                shapes += [(kind, (blocks * hidden_size,)) for kind, blocks in _LN_SHAPES]
+                suffix = "_reverse" if direction == 1 else ""
+                names = [f"{kind}_l{layer}{suffix}" for kind, _ in shapes]
+                for name, (_, shape) in zip(names, shapes):
+                    setattr(self, name, nn.Parameter(torch.empty(shape, **factory_kwargs)))
+                self._all_weights.append(names)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        lstm_weights = [p for name, p in self.named_parameters() if not name.startswith("ln_")]
+        init_uniform(lstm_weights, self.hidden_size)
+        with torch.no_grad():
+            for name, p in self.named_parameters():
+                if name.startswith("ln_"):
+                    p.fill_(0.0 if name.startswith("ln_cell_bias") else 1.0)
+
+    @property
+    def all_weights(self):
+        return [[getattr(self, name) for name in names] for names in self._all_weights]
+
+    def extra_repr(self):
+        s = "{input_size}, {hidden_size}"
+        if self.num_layers != 1:
+            s += ", num_layers={num_layers}"
+        if self.bias is not True:
+            s += ", bias={bias}"
+        if self.batch_first is not False:
+            s += ", batch_first={batch_first}"
+        if self.dropout != 0:
+            s += ", dropout={dropout}"
+        if self.bidirectional is not False:
+            s += ", bidirectional={bidirectional}"
+        if self.eps != 1e-5:
+            s += ", eps={eps}"
+        return s.format(**self.__dict__)
+
+    def _layer_weights(self, layer, direction):
+        suffix = "_reverse" if direction == 1 else ""
+        kinds = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") + tuple(kind for kind, _ in _LN_SHAPES)
+        return [getattr(self, f"{kind}_l{layer}{suffix}", None) for kind in kinds]
+
+    def _check_input(self, input, batch_sizes):
+        weight = self.weight_ih_l0
+        if input.dtype != weight.dtype and not torch._C._is_any_autocast_enabled():
+            raise ValueError(
+                f"RNN input dtype ({input.dtype}) does not match weight dtype ({weight.dtype}). "
+                f"Convert input: input.to({weight.dtype}), or convert model: model.to({input.dtype})"
+            )
+        expected_input_dim = 2 if batch_sizes is not None else 3
+        if input.dim() != expected_input_dim:
+            raise RuntimeError(f"input must have {expected_input_dim} dimensions, got {input.dim()}")
+        if self.input_size != input.size(-1):
+            raise RuntimeError(
+                f"input.size(-1) must be equal to input_size. Expected {self.input_size}, got {input.size(-1)}"
+            )
+
+    def forward(self, input, hx=None):
+        num_directions = 2 if self.bidirectional else 1
+        form = sequence_form(input, self.batch_first, "LayerNormLSTM", self._check_input)
+        form.unpack_packed()
+        if hx is None:
+            zeros = form.x.new_zeros((self.num_layers * num_directions, form.batch, self.hidden_size))
+            h0, c0 = zeros, zeros
+        else:
+            h0, c0 = hx
+            expected_dim = 3 if form.is_batched else 2
+            if h0.dim() != expected_dim or c0.dim() != expected_dim:
+                raise RuntimeError(
+                    f"For {'batched 3-D' if form.is_batched else 'unbatched 2-D'} input, hx and cx should also be "
+                    f"{expected_dim}-D but got ({h0.dim()}-D, {c0.dim()}-D) tensors"
+                )
+            if not form.is_batched:
+                h0, c0 = h0.unsqueeze(1), c0.unsqueeze(1)
+            h0, c0 = form.states_in(h0), form.states_in(c0)
+            expected = (self.num_layers * num_directions, form.batch, self.hidden_size)
+            for index, state in enumerate((h0, c0)):
+                if tuple(state.shape) != expected:
+                    raise RuntimeError(f"Expected hidden[{index}] size {expected}, got {list(state.shape)}")
+
+        def run_direction(layer, direction, x, states, lengths):
+            out, h, c = reference.layer_norm_lstm_sequence(x, *states, *self._layer_weights(layer, direction),
+                                                           sequence_lengths=lengths, eps=self.eps)
+            return out, (h, c)
+
+        output, (h_n, c_n) = run_stack(form.x, (h0, c0), form.lengths, self.num_layers, self.bidirectional,
+                                       self.dropout, self.training, run_direction)
+        if self.last_backend != "reference" and not torch.compiler.is_compiling():
+            self.last_backend = "reference"
+        return form.output(output), (form.state_out(h_n), form.state_out(c_n))
+
+
+def _haste_to_torch_gates(t, hidden_size, dim=0):
+    """haste's gate blocks (i, g, f, o) along dim -> torch's (i, f, g, o)."""
+    i, g, f, o = t.split(hidden_size, dim=dim)
+    return torch.cat([i, f, g, o], dim=dim)
+
+
+def load_haste_weights(module, state_dict, layer=0, direction=0):
+    """Loads the weights of a haste.LayerNormLSTM (its state_dict: kernel [I, 4H], recurrent_kernel [H, 4H], bias
+    [4H], gamma [2, 4H], gamma_h [H], beta_h [H]; haste's gate order i, g, f, o) into one layer and direction of a
+    LayerNormLSTM. haste's single bias goes to bias_ih (bias_hh is zeroed). haste's forget_bias is part of its
+    bias already (it initialises the f block to it)."""
+    hidden = module.hidden_size
+    suffix = "_reverse" if direction == 1 else ""
+    kernel, recurrent = state_dict["kernel"], state_dict["recurrent_kernel"]
+    expected = {"kernel": (module._layer_weights(layer, direction)[0].shape[1], 4 * hidden),
+                "recurrent_kernel": (hidden, 4 * hidden), "bias": (4 * hidden,), "gamma": (2, 4 * hidden),
+                "gamma_h": (hidden,), "beta_h": (hidden,)}
+    for name, shape in expected.items():
+        if name not in state_dict:
+            raise KeyError(f"load_haste_weights: haste's state_dict has no {name!r} (keys: {sorted(state_dict)})")
+        if tuple(state_dict[name].shape) != shape:
+            raise ValueError(f"load_haste_weights: expected {name} of shape {shape} for this module, "
+                             f"got {tuple(state_dict[name].shape)}")
+    if not module.bias:
+        raise ValueError("load_haste_weights: haste's LayerNormLSTM has a bias; build the module with bias=True")
+    values = {
+        "weight_ih": _haste_to_torch_gates(kernel.t(), hidden),
+        "weight_hh": _haste_to_torch_gates(recurrent.t(), hidden),
+        "bias_ih": _haste_to_torch_gates(state_dict["bias"], hidden),
+        "bias_hh": torch.zeros_like(state_dict["bias"]),
+        "ln_ih_weight": _haste_to_torch_gates(state_dict["gamma"][0], hidden),
+        "ln_hh_weight": _haste_to_torch_gates(state_dict["gamma"][1], hidden),
+        "ln_cell_weight": state_dict["gamma_h"],
+        "ln_cell_bias": state_dict["beta_h"],
+    }
+    with torch.no_grad():
+        for kind, value in values.items():
+            getattr(module, f"{kind}_l{layer}{suffix}").copy_(value)
