@@ -62,3 +62,29 @@ def test_compiled_inference_with_sequence_lengths():
     with torch.no_grad():
         for actual, expected in zip(torch.compile(run, fullgraph=True)(*args), run(*args)):
             assert_close(actual, expected)
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+@pytest.mark.parametrize("make", [lambda: (fastlstm.LSTM(4, 5, num_layers=2), (3, 2, 4)),
+                                  lambda: (fastlstm.LSTMCell(4, 5), (2, 4))], ids=["LSTM", "LSTMCell"])
+def test_torch_jit_trace_passes_its_check_saves_loads_and_runs(mode, make):
+    """torch.jit.trace reruns the trace under no_grad to check it: the ops' training flag must not depend on the grad
+    mode while tracing (functional._needs_workspace). The traced module saves, loads, runs and differentiates."""
+    import io
+    import warnings
+
+    module, shape = make()
+    getattr(module, mode)()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shape checks become constants, as torch.nn.LSTM's
+        traced = torch.jit.trace(module, (torch.randn(*shape),))  # check_trace=True: raises if graphs differ
+    buffer = io.BytesIO()
+    torch.jit.save(traced, buffer)
+    buffer.seek(0)
+    loaded = torch.jit.load(buffer)
+    x = torch.randn(*shape)
+    expected = module(x)
+    got = loaded(x)
+    assert_close(got[0], expected[0])
+    got[0].sum().backward()
+    assert all(p.grad is not None for p in loaded.parameters())

@@ -113,6 +113,11 @@ def _cudnn_lstm(x, h0, c0, weights, has_biases, sequence_lengths):
 
 
 def _needs_workspace(*tensors):
+    """Whether the forward must keep the workspace for a backward. Under torch.jit.trace always: the flag becomes a
+    constant of the traced graph, which must hold for every later run (with or without gradients; the trace's own
+    check reruns it under no_grad) -- a traced graph trades the workspace's memory for that."""
+    if torch.jit.is_tracing():
+        return True
     return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
 
 
