@@ -1,6 +1,7 @@
 """fastlstm.LSTM / LSTMCell against torch.nn.LSTM / LSTMCell with the same weights (moved by state_dict)."""
 
 import itertools
+import re
 import warnings
 
 import pytest
@@ -201,3 +202,40 @@ def test_lstm_cell_matches_torch(dtype, bias, batched, with_hx):
     assert_close(results[0][1], results[1][1])
     for actual, expected in zip(results[0][2], results[1][2]):
         assert_close(actual, expected)
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(num_layers=2, bidirectional=True, batch_first=True),
+                                    dict(proj_size=3)])
+def test_torch_lstm_public_methods(kwargs):
+    """check_input, get_expected_hidden_size / cell_size, check_hidden_size, check_forward_args and permute_hidden
+    behave as torch.nn.LSTM's (users subclass the module and call them), and forward goes through them."""
+    ours, theirs = fastlstm.LSTM(4, 5, **kwargs), torch.nn.LSTM(4, 5, **kwargs)
+    x = torch.randn(6, 2, 4)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(torch.randn(6, 3, 4), torch.tensor([6, 2, 4]),
+                                                     enforce_sorted=False)
+    for args in ((x, None), (packed.data, packed.batch_sizes)):
+        assert ours.get_expected_hidden_size(*args) == theirs.get_expected_hidden_size(*args)
+        assert ours.get_expected_cell_size(*args) == theirs.get_expected_cell_size(*args)
+    good = (torch.zeros(theirs.get_expected_hidden_size(x, None)), torch.zeros(theirs.get_expected_cell_size(x, None)))
+    ours.check_forward_args(x, good, None)
+    bad_cases = [(x, (good[0][:, :1], good[1]), None), (x, (good[0], good[1][..., :2]), None),
+                 (x[..., :3], good, None), (x.double(), good, None), (x[0], good, None)]
+    for bad in bad_cases:
+        with pytest.raises((RuntimeError, ValueError)) as expected:
+            theirs.check_forward_args(*bad)
+        with pytest.raises(type(expected.value), match=re.escape(str(expected.value))):
+            ours.check_forward_args(*bad)
+    permutation = torch.tensor([1, 0])
+    for a, b in zip(ours.permute_hidden(good, permutation), theirs.permute_hidden(good, permutation)):
+        assert torch.equal(a, b)
+    assert ours.permute_hidden(good, None) is good
+
+    class Checked(fastlstm.LSTM):
+        calls = 0
+
+        def check_forward_args(self, input, hidden, batch_sizes):
+            Checked.calls += 1
+            super().check_forward_args(input, hidden, batch_sizes)
+
+    Checked(4, 5, **kwargs)(x.transpose(0, 1) if kwargs.get("batch_first") else x)
+    assert Checked.calls == 1

@@ -16,13 +16,13 @@ import torch
 from torch import nn
 
 from . import reference
-from .sequence import check_stack_args, init_uniform, run_stack, sequence_form
+from .sequence import TorchRNNChecks, check_not_empty, check_stack_args, init_uniform, run_stack, sequence_form
 
 BACKENDS = ("auto", "reference")
 _LN_SHAPES = (("ln_ih_weight", 4), ("ln_hh_weight", 4), ("ln_cell_weight", 1), ("ln_cell_bias", 1))
 
 
-class LayerNormLSTM(nn.Module):
+class LayerNormLSTM(TorchRNNChecks, nn.Module):
     """A layer-normalised LSTM with torch.nn.LSTM's constructor (no proj_size) and forward: input (L, H_in),
     (L, N, H_in), (N, L, H_in) if batch_first, or a PackedSequence; hx = (h_0, c_0) each (D*num_layers, [N,] H).
     eps: the layer norms' epsilon (torch's and haste's default)."""
@@ -95,43 +95,11 @@ class LayerNormLSTM(nn.Module):
         kinds = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") + tuple(kind for kind, _ in _LN_SHAPES)
         return [getattr(self, f"{kind}_l{layer}{suffix}", None) for kind in kinds]
 
-    def _check_input(self, input, batch_sizes):
-        weight = self.weight_ih_l0
-        if input.dtype != weight.dtype and not torch._C._is_any_autocast_enabled():
-            raise ValueError(
-                f"RNN input dtype ({input.dtype}) does not match weight dtype ({weight.dtype}). "
-                f"Convert input: input.to({weight.dtype}), or convert model: model.to({input.dtype})"
-            )
-        expected_input_dim = 2 if batch_sizes is not None else 3
-        if input.dim() != expected_input_dim:
-            raise RuntimeError(f"input must have {expected_input_dim} dimensions, got {input.dim()}")
-        if self.input_size != input.size(-1):
-            raise RuntimeError(
-                f"input.size(-1) must be equal to input_size. Expected {self.input_size}, got {input.size(-1)}"
-            )
-
     def forward(self, input, hx=None):
-        num_directions = 2 if self.bidirectional else 1
-        form = sequence_form(input, self.batch_first, "LayerNormLSTM", self._check_input)
+        form = sequence_form(input, self.batch_first, "LayerNormLSTM", self.check_input)
+        h0, c0 = self._initial_state(form, hx)
+        check_not_empty(form)
         form.unpack_packed()
-        if hx is None:
-            zeros = form.x.new_zeros((self.num_layers * num_directions, form.batch, self.hidden_size))
-            h0, c0 = zeros, zeros
-        else:
-            h0, c0 = hx
-            expected_dim = 3 if form.is_batched else 2
-            if h0.dim() != expected_dim or c0.dim() != expected_dim:
-                raise RuntimeError(
-                    f"For {'batched 3-D' if form.is_batched else 'unbatched 2-D'} input, hx and cx should also be "
-                    f"{expected_dim}-D but got ({h0.dim()}-D, {c0.dim()}-D) tensors"
-                )
-            if not form.is_batched:
-                h0, c0 = h0.unsqueeze(1), c0.unsqueeze(1)
-            h0, c0 = form.states_in(h0), form.states_in(c0)
-            expected = (self.num_layers * num_directions, form.batch, self.hidden_size)
-            for index, state in enumerate((h0, c0)):
-                if tuple(state.shape) != expected:
-                    raise RuntimeError(f"Expected hidden[{index}] size {expected}, got {list(state.shape)}")
 
         def run_direction(layer, direction, x, states, lengths):
             out, h, c = reference.layer_norm_lstm_sequence(x, *states, *self._layer_weights(layer, direction),
@@ -142,7 +110,7 @@ class LayerNormLSTM(nn.Module):
                                        self.dropout, self.training, run_direction)
         if self.last_backend != "reference" and not torch.compiler.is_compiling():
             self.last_backend = "reference"
-        return form.output(output), (form.state_out(h_n), form.state_out(c_n))
+        return form.output(output), self._final_state(form, h_n, c_n)
 
 
 def _haste_to_torch_gates(t, hidden_size, dim=0):

@@ -13,11 +13,13 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
 from . import functional
-from .sequence import check_sizes, check_stack_args, init_uniform, run_stack, sequence_form
+from .sequence import (TorchRNNChecks, check_not_empty, check_sizes, check_stack_args, init_uniform, run_stack,
+                       sequence_form)
 
 
-class LSTM(nn.Module):
-    """torch.nn.LSTM on fastlstm's kernels. Shapes and semantics are torch.nn.LSTM's."""
+class LSTM(TorchRNNChecks, nn.Module):
+    """torch.nn.LSTM on fastlstm's kernels. Shapes and semantics are torch.nn.LSTM's (check_forward_args,
+    permute_hidden and the other public methods included)."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
                  bidirectional=False, proj_size=0, device=None, dtype=None, *, backend="auto"):
@@ -127,61 +129,16 @@ class LSTM(nn.Module):
 
         return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh"), get("weight_hr")
 
-    def _check_input(self, input, batch_sizes):
-        weight = self.weight_ih_l0
-        if input.dtype != weight.dtype and not torch._C._is_any_autocast_enabled():
-            raise ValueError(
-                f"RNN input dtype ({input.dtype}) does not match weight dtype ({weight.dtype}). "
-                f"Convert input: input.to({weight.dtype}), or convert model: model.to({input.dtype})"
-            )
-        expected_input_dim = 2 if batch_sizes is not None else 3
-        if input.dim() != expected_input_dim:
-            raise RuntimeError(f"input must have {expected_input_dim} dimensions, got {input.dim()}")
-        if self.input_size != input.size(-1):
-            raise RuntimeError(
-                f"input.size(-1) must be equal to input_size. Expected {self.input_size}, got {input.size(-1)}"
-            )
-
-    def _check_hidden(self, hx, cx, batch):
-        num_directions = 2 if self.bidirectional else 1
-        out_size = self.proj_size if self.proj_size > 0 else self.hidden_size
-        for index, (state, size) in enumerate(((hx, out_size), (cx, self.hidden_size))):
-            expected = (self.num_layers * num_directions, batch, size)
-            if tuple(state.shape) != expected:
-                raise RuntimeError(f"Expected hidden[{index}] size {expected}, got {list(state.shape)}")
-
     def forward(self, input, hx=None):
         """input: (L, H_in), (L, N, H_in), (N, L, H_in) if batch_first, or a PackedSequence.
         hx: (h_0 (D*num_layers, [N,] H_out), c_0 (D*num_layers, [N,] H_cell)); zeros if None.
         Returns output like the input form with D*H_out features, and (h_n, c_n)."""
-        num_directions = 2 if self.bidirectional else 1
-        out_size = self.proj_size if self.proj_size > 0 else self.hidden_size
-        form = sequence_form(input, self.batch_first, "LSTM", self._check_input)
+        form = sequence_form(input, self.batch_first, "LSTM", self.check_input)
+        h0, c0 = self._initial_state(form, hx)
+        check_not_empty(form)
         backend = functional.choose_backend(self.backend, form.data, getattr(self, "weight_hr_l0", None))
         if backend != "cudnn":
             form.unpack_packed()
-
-        if hx is None:
-            shape = (self.num_layers * num_directions, form.batch)
-            h0 = form.data.new_zeros(shape + (out_size,))
-            c0 = form.data.new_zeros(shape + (self.hidden_size,))
-        else:
-            h0, c0 = hx
-            if form.is_batched:
-                if h0.dim() != 3 or c0.dim() != 3:
-                    raise RuntimeError(
-                        "For batched 3-D input, hx and cx should also be 3-D but got "
-                        f"({h0.dim()}-D, {c0.dim()}-D) tensors"
-                    )
-            else:
-                if h0.dim() != 2 or c0.dim() != 2:
-                    raise RuntimeError(
-                        "For unbatched 2-D input, hx and cx should also be 2-D but got "
-                        f"({h0.dim()}-D, {c0.dim()}-D) tensors"
-                    )
-                h0, c0 = h0.unsqueeze(1), c0.unsqueeze(1)
-            h0, c0 = form.states_in(h0), form.states_in(c0)
-            self._check_hidden(h0, c0, form.batch)
 
         if backend == "cudnn":
             # The whole stack in one call of ATen's cuDNN RNN binding, as torch.nn.LSTM does on CUDA.
@@ -205,7 +162,7 @@ class LSTM(nn.Module):
             output = form.output(output)
         if self.last_backend != backend and not torch.compiler.is_compiling():
             self.last_backend = backend  # (nn.Module.__setattr__ costs ~1 us: only on a change)
-        return output, (form.state_out(h_n), form.state_out(c_n))
+        return output, self._final_state(form, h_n, c_n)
 
 
 class LSTMCell(nn.Module):

@@ -86,6 +86,7 @@ class SequenceForm:
     batch_first: bool
     packed: PackedSequence = None  # the input, when it was one
     positions: torch.Tensor = None  # rows of x.view(T * B, I) holding the packed data, in packed order
+    batched_input: torch.Tensor = None  # a tensor input with its batch dimension, in the caller's layout
 
     @property
     def data(self):
@@ -97,12 +98,6 @@ class SequenceForm:
         if self.packed is not None and self.x is None:
             self.x, self.lengths, self.positions = unpack(self.packed.data, self.packed.batch_sizes)
 
-    def states_in(self, state):
-        """A caller's initial state [layers * D, (B,) size] in the kernels' row order."""
-        if self.packed is not None and self.packed.sorted_indices is not None:
-            return state.index_select(1, self.packed.sorted_indices)
-        return state
-
     def output(self, output):
         """The stack's time-major output [T, B, F] in the form the input came."""
         if self.packed is not None:
@@ -113,30 +108,112 @@ class SequenceForm:
             return output.squeeze(1)
         return output.transpose(0, 1) if self.batch_first else output
 
-    def state_out(self, state):
-        """A final state [layers * D, B, size] in the caller's row order and form."""
-        if self.packed is not None and self.packed.unsorted_indices is not None:
-            return state.index_select(1, self.packed.unsorted_indices)
-        return state if self.is_batched else state.squeeze(1)
 
-
-def sequence_form(input, batch_first, module_name, check_input):
-    """Reads a module's input: a PackedSequence (left packed: see SequenceForm.unpack_packed), or (L, H_in) /
-    (L, N, H_in) / (N, L, H_in) with batch_first. check_input(x, batch_sizes) is the module's own check (dtype,
-    input size), made where torch.nn.RNNBase makes it."""
+def sequence_form(input, batch_first, module_name, check_packed):
+    """Reads a module's input: a PackedSequence (left packed: see SequenceForm.unpack_packed; check_packed(data,
+    batch_sizes) checks it), or (L, H_in) / (L, N, H_in) / (N, L, H_in) with batch_first. A tensor input is checked
+    by the module (check_forward_args, as torch.nn.LSTM), then by check_not_empty."""
     if isinstance(input, PackedSequence):
-        check_input(input.data, input.batch_sizes)
+        check_packed(input.data, input.batch_sizes)
         return SequenceForm(None, None, int(input.batch_sizes[0]), True, batch_first, input)
     if input.dim() not in (2, 3):
         raise ValueError(f"{module_name}: Expected input to be 2D or 3D, got {input.dim()}D instead")
     is_batched = input.dim() == 3
-    x = input if is_batched else input.unsqueeze(1)
-    if is_batched and batch_first:
-        x = x.transpose(0, 1)
-    check_input(x, None)
-    if x.shape[0] == 0:
+    batched = input if is_batched else input.unsqueeze(0 if batch_first else 1)
+    x = batched.transpose(0, 1) if batch_first else batched
+    return SequenceForm(x, None, x.shape[1], is_batched, batch_first, batched_input=batched)
+
+
+def check_not_empty(form):
+    if form.packed is None and form.x.shape[0] == 0:
         raise RuntimeError("Expected sequence length to be larger than 0 in RNN")  # torch.nn.RNNBase's error
-    return SequenceForm(x, None, x.shape[1], is_batched, batch_first)
+
+
+class TorchRNNChecks:
+    """torch.nn.LSTM's public checking and permuting methods, with its semantics and messages (users subclass the
+    modules and call these). Needs input_size, hidden_size, num_layers, bidirectional, batch_first, proj_size and a
+    first weight `weight_ih_l0`."""
+
+    def check_input(self, input, batch_sizes):
+        weight = self.weight_ih_l0
+        if input.dtype != weight.dtype and not torch._C._is_any_autocast_enabled():
+            raise ValueError(
+                f"RNN input dtype ({input.dtype}) does not match weight dtype ({weight.dtype}). "
+                f"Convert input: input.to({weight.dtype}), or convert model: model.to({input.dtype})"
+            )
+        expected_input_dim = 2 if batch_sizes is not None else 3
+        if input.dim() != expected_input_dim:
+            raise RuntimeError(f"input must have {expected_input_dim} dimensions, got {input.dim()}")
+        if self.input_size != input.size(-1):
+            raise RuntimeError(
+                f"input.size(-1) must be equal to input_size. Expected {self.input_size}, got {input.size(-1)}"
+            )
+
+    def _mini_batch(self, input, batch_sizes):
+        if batch_sizes is not None:
+            return int(batch_sizes[0])
+        return input.size(0) if self.batch_first else input.size(1)
+
+    def get_expected_hidden_size(self, input, batch_sizes):
+        num_directions = 2 if self.bidirectional else 1
+        size = self.proj_size if getattr(self, "proj_size", 0) > 0 else self.hidden_size
+        return (self.num_layers * num_directions, self._mini_batch(input, batch_sizes), size)
+
+    def get_expected_cell_size(self, input, batch_sizes):
+        num_directions = 2 if self.bidirectional else 1
+        return (self.num_layers * num_directions, self._mini_batch(input, batch_sizes), self.hidden_size)
+
+    def check_hidden_size(self, hx, expected_hidden_size, msg="Expected hidden size {}, got {}"):
+        if hx.size() != expected_hidden_size:
+            raise RuntimeError(msg.format(expected_hidden_size, list(hx.size())))
+
+    def check_forward_args(self, input, hidden, batch_sizes):
+        self.check_input(input, batch_sizes)
+        self.check_hidden_size(hidden[0], self.get_expected_hidden_size(input, batch_sizes),
+                               "Expected hidden[0] size {}, got {}")
+        self.check_hidden_size(hidden[1], self.get_expected_cell_size(input, batch_sizes),
+                               "Expected hidden[1] size {}, got {}")
+
+    def permute_hidden(self, hx, permutation):
+        if permutation is None:
+            return hx
+        return hx[0].index_select(1, permutation), hx[1].index_select(1, permutation)
+
+    def _initial_state(self, form, hx):
+        """(h0, c0) [layers * D, B, *] in the kernels' row order from the caller's hx (or zeros), checked as
+        torch.nn.LSTM checks them."""
+        num_directions = 2 if self.bidirectional else 1
+        if hx is None:
+            like = form.data
+            shape = (self.num_layers * num_directions, form.batch)
+            out_size = self.proj_size if getattr(self, "proj_size", 0) > 0 else self.hidden_size
+            hx = (like.new_zeros(shape + (out_size,)), like.new_zeros(shape + (self.hidden_size,)))
+            if form.packed is None:
+                self.check_forward_args(form.batched_input, hx, None)
+            return hx
+        h0, c0 = hx
+        if form.packed is not None:
+            h0, c0 = self.permute_hidden((h0, c0), form.packed.sorted_indices)
+            # (torch.nn.LSTM leaves these to its C++ kernel; the messages are its check_forward_args')
+            self.check_hidden_size(h0, self.get_expected_hidden_size(form.packed.data, form.packed.batch_sizes),
+                                   "Expected hidden[0] size {}, got {}")
+            self.check_hidden_size(c0, self.get_expected_cell_size(form.packed.data, form.packed.batch_sizes),
+                                   "Expected hidden[1] size {}, got {}")
+            return h0, c0
+        expected_dim, kind = (3, "batched 3-D") if form.is_batched else (2, "unbatched 2-D")
+        if h0.dim() != expected_dim or c0.dim() != expected_dim:
+            raise RuntimeError(f"For {kind} input, hx and cx should also be {expected_dim}-D but got "
+                               f"({h0.dim()}-D, {c0.dim()}-D) tensors")
+        if not form.is_batched:
+            h0, c0 = h0.unsqueeze(1), c0.unsqueeze(1)
+        self.check_forward_args(form.batched_input, (h0, c0), None)
+        return h0, c0
+
+    def _final_state(self, form, h_n, c_n):
+        """(h_n, c_n) in the caller's row order and form."""
+        if form.packed is not None:
+            return self.permute_hidden((h_n, c_n), form.packed.unsorted_indices)
+        return (h_n, c_n) if form.is_batched else (h_n.squeeze(1), c_n.squeeze(1))
 
 
 def run_stack(x, states, lengths, num_layers, bidirectional, dropout, training, run_direction):
