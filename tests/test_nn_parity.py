@@ -239,3 +239,18 @@ def test_torch_lstm_public_methods(kwargs):
 
     Checked(4, 5, **kwargs)(x.transpose(0, 1) if kwargs.get("batch_first") else x)
     assert Checked.calls == 1
+
+
+def test_to_torch_for_what_matches_by_class():
+    """quantize_dynamic matches modules by class and leaves fastlstm's in float; to_torch() hands it torch's."""
+    ours = fastlstm.LSTM(4, 6, num_layers=2, bidirectional=True, batch_first=True).eval()
+    theirs = ours.to_torch()
+    assert type(theirs) is torch.nn.LSTM and not theirs.training
+    x = torch.randn(3, 5, 4)
+    assert_close(theirs(x)[0], ours(x)[0])
+    quantized = torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(theirs), {torch.nn.LSTM},
+                                                       dtype=torch.qint8)
+    assert type(quantized[0]) is torch.ao.nn.quantized.dynamic.LSTM
+    assert_close(quantized[0](x)[0], ours(x)[0], rtol=0.1, atol=0.05)
+    cell = fastlstm.LSTMCell(4, 6)
+    assert_close(cell.to_torch()(x[:, 0])[0], cell(x[:, 0])[0])

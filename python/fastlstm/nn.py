@@ -69,6 +69,17 @@ class LSTM(TorchRNNChecks, nn.Module):
     def reset_parameters(self):
         init_uniform(self.parameters(), self.hidden_size)
 
+    def to_torch(self):
+        """A torch.nn.LSTM with this module's configuration and a copy of its weights (same device, dtype and train
+        mode): for what matches modules by class, such as torch.ao.quantization.quantize_dynamic, which leaves
+        fastlstm.LSTM in float (`quantize_dynamic(lstm.to_torch(), {torch.nn.LSTM}, dtype=torch.qint8)`)."""
+        first = self.weight_ih_l0
+        module = nn.LSTM(self.input_size, self.hidden_size, num_layers=self.num_layers, bias=self.bias,
+                         batch_first=self.batch_first, dropout=self.dropout, bidirectional=self.bidirectional,
+                         proj_size=self.proj_size, device=first.device, dtype=first.dtype)
+        module.load_state_dict(self.state_dict())
+        return module.train(self.training)
+
     def flatten_parameters(self):
         """As torch.nn.LSTM: on CUDA with cuDNN, lays the parameters out in one buffer that cuDNN reads without a
         copy per call. fastlstm's own kernels read the parameters wherever they are."""
@@ -190,6 +201,14 @@ class LSTMCell(nn.Module):
 
     def reset_parameters(self):
         init_uniform(self.parameters(), self.hidden_size)
+
+    def to_torch(self):
+        """A torch.nn.LSTMCell with this module's configuration and a copy of its weights (see LSTM.to_torch)."""
+        first = self.weight_ih
+        module = nn.LSTMCell(self.input_size, self.hidden_size, bias=self.bias, device=first.device,
+                             dtype=first.dtype)
+        module.load_state_dict(self.state_dict())
+        return module.train(self.training)
 
     def extra_repr(self):
         s = "{input_size}, {hidden_size}"
