@@ -132,3 +132,15 @@ def test_reference_backend_has_second_derivatives():
     module = fastlstm.LSTM(3, 4, dtype=torch.float64, backend="reference")
     x = torch.randn(4, 2, 3, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradgradcheck(lambda x: module(x)[0], (x,))
+
+
+def test_import_against_another_torch_is_a_clear_error():
+    """A torch extension loads only in the torch it was built with: fastlstm says which two versions differ before
+    loading its library."""
+    import subprocess
+    import sys
+
+    code = "import torch; torch.__version__ = '1.99.0'; import fastlstm"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "fastlstm was built against torch" in result.stderr and "1.99.0" in result.stderr

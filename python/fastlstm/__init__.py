@@ -1,6 +1,20 @@
 """fastlstm: fast and complete LSTMs for PyTorch."""
 
-import torch  # noqa: F401  (torch's libraries must be loaded before fastlstm._C)
+import torch  # (torch's libraries must be loaded before fastlstm._C)
+
+from ._build_info import TORCH_VERSION as _BUILT_AGAINST
+
+
+def _check_torch_version():
+    """A torch extension loads only in the torch it was compiled against (C++ ABI, symbols): say so before loading."""
+    built, running = _BUILT_AGAINST.split(".")[:2], torch.__version__.split("+")[0].split(".")[:2]
+    if built != running:
+        raise ImportError(f"fastlstm was built against torch {_BUILT_AGAINST} but torch {torch.__version__} is "
+                          f"installed; rebuild fastlstm against this torch (pip install --no-build-isolation .) or "
+                          f"install torch {'.'.join(built)}.x")
+
+
+_check_torch_version()
 
 from . import functional, reference
 from ._ops import ops
