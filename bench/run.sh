@@ -2,7 +2,6 @@
 # Sets up (virtualenv, pinned torch, build) and benchmarks fastlstm against torch.nn.LSTM. Arguments go to
 # bench/bench_lstm.py (--help lists them).
 set -euo pipefail
-export FASTLSTM_WITH_ORT=1  # ONNX Runtime: the inference peer
 source "$(dirname "${BASH_SOURCE[0]}")/../tests/setup_env.sh"
 cd "$ROOT"
 exec "$PYTHON" bench/bench_lstm.py "$@"

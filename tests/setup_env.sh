@@ -3,7 +3,6 @@
 #   FASTLSTM_VENV   where the virtualenv lives (default: <repo>/.venv)
 #   FASTLSTM_TORCH  the torch to pin (default 2.13.0, the CPU wheel these machines carry locally)
 #   FASTLSTM_WITH_TF=1  also install tensorflow-cpu (the optional peer of tests/test_tf_reference.py and bench/)
-#   FASTLSTM_WITH_ORT=1 also install onnx + onnxruntime (the inference peer of bench/; bench/run.sh sets it)
 #   FASTLSTM_NATIVE=1   compile the CPU kernels for this machine only (-march=native) instead of once per ISA level
 #   FASTLSTM_SANITIZE=1 build with AddressSanitizer + UBSan (use its own FASTLSTM_VENV; tests/run.sh preloads the
 #                       sanitizer runtimes)
@@ -13,8 +12,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${FASTLSTM_VENV:-$ROOT/.venv}"
 TORCH_PIN="${FASTLSTM_TORCH:-2.13.0}"
 # Build and test tools, pinned so that every machine builds the same thing.
+# onnx + onnxruntime + onnxscript: the ONNX export tests (both exporters) and the bench's inference peer.
 TOOLS=(scikit-build-core==1.1.2 cmeel-eigen==3.4.1 ninja==1.13.2 numpy==2.4.6 pytest==9.0.3 tqdm==4.70.1
-       expecttest==0.3.0)
+       expecttest==0.3.0 onnx==1.23.2 onnxruntime==1.32.0 onnxscript==0.7.2)
 
 if [ ! -x "$VENV/bin/python" ]; then
   echo "setup: creating $VENV" >&2
@@ -25,9 +25,6 @@ PYTHON="$VENV/bin/python"
 tools_stamp="$VENV/.fastlstm-tools"
 if [ "${FASTLSTM_WITH_TF:-0}" = 1 ]; then
   TOOLS+=(tensorflow-cpu==2.21.0)
-fi
-if [ "${FASTLSTM_WITH_ORT:-0}" = 1 ]; then
-  TOOLS+=(onnx==1.23.2 onnxruntime==1.32.0)
 fi
 wanted_tools="torch==$TORCH_PIN ${TOOLS[*]}"
 if [ "$(cat "$tools_stamp" 2>/dev/null)" != "$wanted_tools" ]; then

@@ -148,11 +148,14 @@ class LSTM(TorchRNNChecks, nn.Module):
         h0, c0 = self._initial_state(form, hx)
         check_not_empty(form)
         backend = functional.choose_backend(self.backend, form.data, getattr(self, "weight_hr_l0", None))
-        if backend != "cudnn":
+        # Under torch.onnx.export the stack goes through ATen's RNN binding (aten::lstm), which both exporters
+        # translate to ONNX's LSTM op, as they do for torch.nn.LSTM: no translation of fastlstm's ops needed.
+        aten = backend == "cudnn" or torch.onnx.is_in_onnx_export()
+        if not aten:
             form.unpack_packed()
 
-        if backend == "cudnn":
-            # The whole stack in one call of ATen's cuDNN RNN binding, as torch.nn.LSTM does on CUDA.
+        if aten:
+            # The whole stack in one call of ATen's RNN binding, as torch.nn.LSTM does (cuDNN on CUDA).
             args = (self._flat_weights, self.bias, self.num_layers, self.dropout, self.training, self.bidirectional)
             if form.packed is not None:
                 data, h_n, c_n = torch._VF.lstm(form.packed.data, form.packed.batch_sizes, (h0, c0), *args)
@@ -171,7 +174,7 @@ class LSTM(TorchRNNChecks, nn.Module):
             output, (h_n, c_n) = run_stack(form.x, (h0, c0), form.lengths, self.num_layers, self.bidirectional,
                                            self.dropout, self.training, run_direction)
             output = form.output(output)
-        if self.last_backend != backend and not torch.compiler.is_compiling():
+        if self.last_backend != backend and not torch.compiler.is_compiling() and not torch.onnx.is_in_onnx_export():
             self.last_backend = backend  # (nn.Module.__setattr__ costs ~1 us: only on a change)
         return output, self._final_state(form, h_n, c_n)
 
@@ -241,11 +244,13 @@ class LSTMCell(nn.Module):
                 if state.shape[1] != self.hidden_size:
                     raise RuntimeError(f"hidden{label} has inconsistent hidden_size: got {state.shape[1]}, "
                                        f"expected {self.hidden_size}")
-        backend = functional.choose_backend(self.backend, x, single_step=True)
+        # Under torch.onnx.export the step is plain torch ops (the reference), which every exporter translates.
+        backend = "reference" if torch.onnx.is_in_onnx_export() else functional.choose_backend(
+            self.backend, x, single_step=True)
         weights = self._parameters  # (one lookup: each nn.Module attribute of a parameter costs ~0.5 us)
         h_new, c_new = functional.lstm_cell_on(backend, x, h, c, weights["weight_ih"], weights["weight_hh"],
                                                weights["bias_ih"], weights["bias_hh"])
-        if self.last_backend != backend and not torch.compiler.is_compiling():
+        if self.last_backend != backend and not torch.compiler.is_compiling() and not torch.onnx.is_in_onnx_export():
             self.last_backend = backend  # (nn.Module.__setattr__ costs ~1 us: only on a change)
         if not is_batched:
             h_new, c_new = h_new.squeeze(0), c_new.squeeze(0)
