@@ -122,7 +122,7 @@ def _needs_workspace(*tensors):
 
 
 def _call_fused(op, training, x, *args):
-    """Calls a fused op. In eager mode on plain tensors it calls the op directly (fastlstm._direct: ~9 us less a
+    """Calls a fused op. In eager mode on plain tensors it calls the op directly (fastlstm._direct: ~8 us less a
     call than torch.ops, most of a single step at batch 1, H=128); torch.compile, tracing and tensor subclasses get
     torch.ops. With no gradient to track the call goes below the autograd layer: the autograd kernel
     (csrc/autograd.cpp) costs ~1 us a call even with nothing to record."""
