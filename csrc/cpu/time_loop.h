@@ -23,13 +23,13 @@
 
 namespace fastlstm::cpu::FASTLSTM_ISA_NAMESPACE {
 
-// A weight is laid out transposed for the brgemm micro-kernel only when the copy (4H * K) is small against the work
-// that reads it (T * B rows) and each GEMM has rows enough for the micro-kernel to beat Eigen's transposed read.
+// A weight is laid out transposed for the brgemm micro-kernel only when the copy (gates*H x K) is small against the
+// work that reads it (T * B rows) and each GEMM has rows enough for the micro-kernel to beat Eigen's transposed read.
 constexpr int64_t kMinTotalRowsForPacking = 64;
 constexpr int64_t kMinGemmRowsForPacking = 8;
 
-// The time loop runs in one team of threads for the whole call, each thread owning a slice of the hidden units (all
-// four gates of them): per step it computes its columns of the recurrent GEMM and the gate math of its units, and
+// The time loop runs in one team of threads for the whole call, each thread owning a slice of the hidden units (every
+// gate block of them): per step it computes its columns of the recurrent GEMM and the gate math of its units, and
 // the team meets at one barrier per step. A fork/join per GEMM and per pointwise pass (two per step) cost more than
 // the work at mid sizes (C4: ~20 us of a ~30 us step). Slices are multiples of 32 units: whole panels of the packed
 // recurrent weight at every level (packed_gemm.h).
