@@ -66,9 +66,11 @@ template <typename scalar_t, bool kRecurrentTile>
 ForwardUnits<scalar_t> forward_units_for(const LstmParams<scalar_t>& p) {
   const bool keep = p.workspace != nullptr;
   if (p.w_peephole != nullptr) {
-    return keep ? forward_units<scalar_t, true, true, kRecurrentTile> : forward_units<scalar_t, true, false, kRecurrentTile>;
+    return keep ? forward_units<scalar_t, true, true, kRecurrentTile>
+                : forward_units<scalar_t, true, false, kRecurrentTile>;
   }
-  return keep ? forward_units<scalar_t, false, true, kRecurrentTile> : forward_units<scalar_t, false, false, kRecurrentTile>;
+  return keep ? forward_units<scalar_t, false, true, kRecurrentTile>
+              : forward_units<scalar_t, false, false, kRecurrentTile>;
 }
 
 // Units [j0, j1) of one row of one step backward. d_h arrives as dh[j] + grad_out[j]; dc is updated in place to the
@@ -247,7 +249,8 @@ void forward_loop(const LstmParams<scalar_t>& p) {
       if (packed) {
         if constexpr (std::is_same_v<scalar_t, float>) {
           panels.step(rows, h_prev, R, j0, j1, [&](int64_t b, int64_t u0, int64_t u1, const float* rec) {
-            tile_units(p, u0, u1, bias.data(), rec, RecurrentPanels::kStepUnits, pre_t + b * ws_width, p.c_n + b * H, h_of(b));
+            tile_units(p, u0, u1, bias.data(), rec, RecurrentPanels::kStepUnits, pre_t + b * ws_width,
+                       p.c_n + b * H, h_of(b));
           });
         }
       } else {
