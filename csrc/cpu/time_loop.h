@@ -193,7 +193,7 @@ struct RecurrentPanels {
   // (L1/L2) and units(row, u0, u1, tile_row, kStepUnits) runs the gate math of units [u0, u1) of that row from there:
   // the products never travel to the workspace and back, as with a GEMM into the workspace and a gate pass over it.
   // Panel-major: each panel (in K blocks of 256 when R is larger: 32 KiB at AVX-512) is read once per chunk and
-  // stays in L1 across the chunk's row tiles (measured against row-tile-major: +2-4% inference at C1-C4). j0 is a
+  // stays in L1 across the chunk's row tiles (A/B against row-tile-major: +0.5-6% inference at C1-C4). j0 is a
   // multiple of kPanelColumns.
   template <typename Units>
   void step(int64_t rows, const float* h, int64_t ldh, int64_t j0, int64_t j1, const Units& units) const {

@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from . import reference
-from .sequence import TorchRNNChecks, check_not_empty, check_stack_args, init_uniform, run_stack, sequence_form
+from .sequence import (TorchRNNChecks, check_not_empty, check_stack_args, init_uniform, register_stack_parameters,
+                       run_stack, sequence_form, stack_extra_repr)
 
 BACKENDS = ("auto", "reference")
 _LN_SHAPES = (("ln_ih_weight", 4), ("ln_hh_weight", 4), ("ln_cell_weight", 1), ("ln_cell_bias", 1))
@@ -46,20 +47,16 @@ class LayerNormLSTM(TorchRNNChecks, nn.Module):
         self.last_backend = None
 
         num_directions = 2 if bidirectional else 1
-        self._all_weights = []
-        for layer in range(num_layers):
-            for direction in range(num_directions):
-                layer_input_size = input_size if layer == 0 else hidden_size * num_directions
-                shapes = [("weight_ih", (4 * hidden_size, layer_input_size)),
-                          ("weight_hh", (4 * hidden_size, hidden_size))]
-                if bias:
-                    shapes += [("bias_ih", (4 * hidden_size,)), ("bias_hh", (4 * hidden_size,))]
-                shapes += [(kind, (blocks * hidden_size,)) for kind, blocks in _LN_SHAPES]
-                suffix = "_reverse" if direction == 1 else ""
-                names = [f"{kind}_l{layer}{suffix}" for kind, _ in shapes]
-                for name, (_, shape) in zip(names, shapes):
-                    setattr(self, name, nn.Parameter(torch.empty(shape, **factory_kwargs)))
-                self._all_weights.append(names)
+
+        def layer_shapes(layer):
+            layer_input_size = input_size if layer == 0 else hidden_size * num_directions
+            shapes = [("weight_ih", (4 * hidden_size, layer_input_size)),
+                      ("weight_hh", (4 * hidden_size, hidden_size))]
+            if bias:
+                shapes += [("bias_ih", (4 * hidden_size,)), ("bias_hh", (4 * hidden_size,))]
+            return shapes + [(kind, (blocks * hidden_size,)) for kind, blocks in _LN_SHAPES]
+
+        register_stack_parameters(self, num_layers, bidirectional, layer_shapes, factory_kwargs)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -75,20 +72,7 @@ class LayerNormLSTM(TorchRNNChecks, nn.Module):
         return [[getattr(self, name) for name in names] for names in self._all_weights]
 
     def extra_repr(self):
-        s = "{input_size}, {hidden_size}"
-        if self.num_layers != 1:
-            s += ", num_layers={num_layers}"
-        if self.bias is not True:
-            s += ", bias={bias}"
-        if self.batch_first is not False:
-            s += ", batch_first={batch_first}"
-        if self.dropout != 0:
-            s += ", dropout={dropout}"
-        if self.bidirectional is not False:
-            s += ", bidirectional={bidirectional}"
-        if self.eps != 1e-5:
-            s += ", eps={eps}"
-        return s.format(**self.__dict__)
+        return stack_extra_repr(self, (("eps", 1e-5),))
 
     def _layer_weights(self, layer, direction):
         suffix = "_reverse" if direction == 1 else ""

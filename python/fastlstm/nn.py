@@ -13,8 +13,8 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
 from . import functional
-from .sequence import (TorchRNNChecks, check_not_empty, check_sizes, check_stack_args, init_uniform, run_stack,
-                       sequence_form)
+from .sequence import (TorchRNNChecks, check_not_empty, check_sizes, check_stack_args, init_uniform,
+                       register_stack_parameters, run_stack, sequence_form, stack_extra_repr)
 
 
 class LSTM(TorchRNNChecks, nn.Module):
@@ -48,22 +48,18 @@ class LSTM(TorchRNNChecks, nn.Module):
         num_directions = 2 if bidirectional else 1
         real_hidden_size = proj_size if proj_size > 0 else hidden_size
         gate_size = 4 * hidden_size
-        self._flat_weights_names = []
-        self._all_weights = []
-        for layer in range(num_layers):
-            for direction in range(num_directions):
-                layer_input_size = input_size if layer == 0 else real_hidden_size * num_directions
-                shapes = [("weight_ih", (gate_size, layer_input_size)), ("weight_hh", (gate_size, real_hidden_size))]
-                if bias:
-                    shapes += [("bias_ih", (gate_size,)), ("bias_hh", (gate_size,))]
-                if proj_size > 0:
-                    shapes += [("weight_hr", (proj_size, hidden_size))]
-                suffix = "_reverse" if direction == 1 else ""
-                names = [f"{kind}_l{layer}{suffix}" for kind, _ in shapes]
-                for name, (_, shape) in zip(names, shapes):
-                    setattr(self, name, nn.Parameter(torch.empty(shape, **factory_kwargs)))
-                self._flat_weights_names.extend(names)
-                self._all_weights.append(names)
+
+        def layer_shapes(layer):
+            layer_input_size = input_size if layer == 0 else real_hidden_size * num_directions
+            shapes = [("weight_ih", (gate_size, layer_input_size)), ("weight_hh", (gate_size, real_hidden_size))]
+            if bias:
+                shapes += [("bias_ih", (gate_size,)), ("bias_hh", (gate_size,))]
+            if proj_size > 0:
+                shapes += [("weight_hr", (proj_size, hidden_size))]
+            return shapes
+
+        self._flat_weights_names = register_stack_parameters(self, num_layers, bidirectional, layer_shapes,
+                                                             factory_kwargs)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -114,22 +110,7 @@ class LSTM(TorchRNNChecks, nn.Module):
         return [[getattr(self, name) for name in names] for names in self._all_weights]
 
     def extra_repr(self):
-        s = "{input_size}, {hidden_size}"
-        if self.proj_size != 0:
-            s += ", proj_size={proj_size}"
-        if self.num_layers != 1:
-            s += ", num_layers={num_layers}"
-        if self.bias is not True:
-            s += ", bias={bias}"
-        if self.batch_first is not False:
-            s += ", batch_first={batch_first}"
-        if self.dropout != 0:
-            s += ", dropout={dropout}"
-        if self.bidirectional is not False:
-            s += ", bidirectional={bidirectional}"
-        if self.backend != "auto":
-            s += ", backend={backend!r}"
-        return s.format(**self.__dict__)
+        return stack_extra_repr(self, (("backend", "auto"),))
 
     def _layer_weights(self, layer, direction):
         """(w_ih, w_hh, b_ih, b_hh, w_hr) of one layer and direction; absent ones are None."""

@@ -52,6 +52,34 @@ def check_stack_args(input_size, hidden_size, num_layers, bias, batch_first, dro
         raise ValueError("num_layers must be greater than zero")
 
 
+def register_stack_parameters(module, num_layers, bidirectional, layer_shapes, factory_kwargs):
+    """Registers each layer's and direction's parameters as torch.nn.RNNBase names them (``{kind}_l{layer}`` and
+    ``_reverse``), in its order; layer_shapes(layer) -> [(kind, shape), ...]. Sets module._all_weights (the names,
+    per layer and direction) and returns the flat list of names."""
+    module._all_weights = []
+    for layer in range(num_layers):
+        for direction in range(2 if bidirectional else 1):
+            suffix = "_reverse" if direction == 1 else ""
+            shapes = layer_shapes(layer)
+            names = [f"{kind}_l{layer}{suffix}" for kind, _ in shapes]
+            for name, (_, shape) in zip(names, shapes):
+                setattr(module, name, nn.Parameter(torch.empty(shape, **factory_kwargs)))
+            module._all_weights.append(names)
+    return [name for names in module._all_weights for name in names]
+
+
+def stack_extra_repr(module, extras=()):
+    """torch.nn.RNNBase's extra_repr, then `extras`: (attribute, default) pairs shown when not at their default."""
+    s = "{input_size}, {hidden_size}"
+    if getattr(module, "proj_size", 0) != 0:
+        s += ", proj_size={proj_size}"
+    for name, default in (("num_layers", 1), ("bias", True), ("batch_first", False), ("dropout", 0),
+                          ("bidirectional", False)) + tuple(extras):
+        if getattr(module, name) != default:
+            s += f", {name}={{{name}!r}}" if isinstance(default, str) else f", {name}={{{name}}}"
+    return s.format(**module.__dict__)
+
+
 def unpack(data, batch_sizes):
     """PackedSequence data [sum(lengths), I] -> (time-major padded x [T, B, I] with rows longest first, as the kernels
     want them, lengths [B], the rows of x.view(T * B, I) that hold the packed data, in packed order).
