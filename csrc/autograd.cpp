@@ -129,6 +129,46 @@ struct NoSecondDerivative : torch::autograd::Function<NoSecondDerivative<Signatu
   }
 };
 
+// The layer-normalised LSTM (registration.cpp): inputs x, h0, c0, w_ih, w_hh, bias, ln_ih_weight, ln_hh_weight,
+// ln_cell_weight, ln_cell_bias, then sequence_lengths, g_mask and the options, which have no gradient.
+struct LayerNormSequenceFunction : torch::autograd::Function<LayerNormSequenceFunction> {
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0,
+                               const at::Tensor& w_ih, const at::Tensor& w_hh, const OptTensor& bias,
+                               const at::Tensor& ln_ih_weight, const OptTensor& ln_hh_weight,
+                               const at::Tensor& ln_cell_weight, const at::Tensor& ln_cell_bias,
+                               const OptTensor& sequence_lengths, const OptTensor& g_mask, int64_t groups, double eps,
+                               double forget_bias, bool carry_normalized_cell, bool training) {
+    static const auto op = op_handle<LayerNormForwardSignature>("fastlstm::layer_norm_lstm");
+    at::AutoDispatchBelowADInplaceOrView below_autograd;
+    auto result = as_list(op.call(x, h0, c0, w_ih, w_hh, bias, ln_ih_weight, ln_hh_weight, ln_cell_weight,
+                                  ln_cell_bias, sequence_lengths, g_mask, groups, eps, forget_bias,
+                                  carry_normalized_cell, training));
+    ctx->mark_non_differentiable({result[3]});
+    ctx->set_materialize_grads(false);
+    ctx->saved_data["bias"] = bias.has_value();
+    ctx->saved_data["groups"] = groups;
+    ctx->saved_data["carry_normalized_cell"] = carry_normalized_cell;
+    ctx->save_for_backward({x, h0, c0, w_ih, w_hh, ln_ih_weight, or_undefined(ln_hh_weight), ln_cell_weight,
+                            ln_cell_bias, or_undefined(sequence_lengths), or_undefined(g_mask), result[0],
+                            result[3]});
+    return result;
+  }
+
+  static variable_list backward(AutogradContext* ctx, const variable_list& grads) {
+    static const auto op = op_handle<LayerNormBackwardSignature>("fastlstm::layer_norm_lstm_backward");
+    const variable_list s = ctx->get_saved_variables();
+    const LayerNormBackwardResult g =
+        op.call(optional(grads[0]), optional(grads[1]), optional(grads[2]), s[0], s[1], s[2], s[3], s[4], s[5],
+                optional(s[6]), s[7], s[8], optional(s[9]), optional(s[10]), s[11], s[12],
+                ctx->saved_data["groups"].toInt(), ctx->saved_data["carry_normalized_cell"].toBool());
+    variable_list result = as_list(g);
+    if (!ctx->saved_data["bias"].toBool()) result[5] = at::Tensor();
+    if (!s[6].defined()) result[7] = at::Tensor();
+    result.resize(17);  // sequence_lengths, g_mask, groups, eps, forget_bias, carry_normalized_cell, training: none
+    return result;
+  }
+};
+
 ForwardResult forward_autograd(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0,
                                const at::Tensor& w_ih, const OptTensor& w_hh, const OptTensor& b_ih,
                                const OptTensor& b_hh, const OptTensor& w_peephole, const OptTensor& sequence_lengths,
@@ -173,6 +213,31 @@ BackwardResult cell_backward_autograd(const OptTensor& grad_h_new, const OptTens
       tf_layout, w_hr));
 }
 
+ForwardResult layer_norm_autograd(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0,
+                                  const at::Tensor& w_ih, const at::Tensor& w_hh, const OptTensor& bias,
+                                  const at::Tensor& ln_ih_weight, const OptTensor& ln_hh_weight,
+                                  const at::Tensor& ln_cell_weight, const at::Tensor& ln_cell_bias,
+                                  const OptTensor& sequence_lengths, const OptTensor& g_mask, int64_t groups,
+                                  double eps, double forget_bias, bool carry_normalized_cell, bool training) {
+  const variable_list r = LayerNormSequenceFunction::apply(x, h0, c0, w_ih, w_hh, bias, ln_ih_weight, ln_hh_weight,
+                                                           ln_cell_weight, ln_cell_bias, sequence_lengths, g_mask,
+                                                           groups, eps, forget_bias, carry_normalized_cell, training);
+  return {r[0], r[1], r[2], r[3]};
+}
+
+LayerNormBackwardResult layer_norm_backward_autograd(
+    const OptTensor& grad_output, const OptTensor& grad_h_n, const OptTensor& grad_c_n, const at::Tensor& x,
+    const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& w_ih, const at::Tensor& w_hh,
+    const at::Tensor& ln_ih_weight, const OptTensor& ln_hh_weight, const at::Tensor& ln_cell_weight,
+    const at::Tensor& ln_cell_bias, const OptTensor& sequence_lengths, const OptTensor& g_mask,
+    const at::Tensor& output, const at::Tensor& workspace, int64_t groups, bool carry_normalized_cell) {
+  const variable_list r = NoSecondDerivative<LayerNormBackwardSignature>::apply(
+      "fastlstm::layer_norm_lstm_backward", grad_output, grad_h_n, grad_c_n, x, h0, c0, w_ih, w_hh, ln_ih_weight,
+      ln_hh_weight, ln_cell_weight, ln_cell_bias, sequence_lengths, g_mask, output, workspace, groups,
+      carry_normalized_cell);
+  return {r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9]};
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(fastlstm, Autograd, m) {
@@ -180,6 +245,8 @@ TORCH_LIBRARY_IMPL(fastlstm, Autograd, m) {
   m.impl("backward", static_cast<BackwardSignature*>(&backward_autograd));
   m.impl("cell_forward", static_cast<CellForwardSignature*>(&cell_forward_autograd));
   m.impl("cell_backward", static_cast<CellBackwardSignature*>(&cell_backward_autograd));
+  m.impl("layer_norm_lstm", static_cast<LayerNormForwardSignature*>(&layer_norm_autograd));
+  m.impl("layer_norm_lstm_backward", static_cast<LayerNormBackwardSignature*>(&layer_norm_backward_autograd));
 }
 
 }  // namespace fastlstm

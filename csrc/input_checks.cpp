@@ -3,6 +3,8 @@
 #include <c10/util/Exception.h>
 
 #include <sstream>
+#include <tuple>
+#include <utility>
 
 namespace fastlstm {
 namespace {
@@ -98,6 +100,48 @@ LstmSizes check_lstm_inputs(const char* op, bool single_step, const at::Tensor& 
   if (w_peephole) {
     check_same_kind(op, "w_peephole", *w_peephole, x);
     check_shape(op, "w_peephole", *w_peephole, {3, s.hidden_size}, "[3, hidden_size] (rows w_ci, w_cf, w_co)");
+  }
+  return s;
+}
+
+LstmSizes check_layer_norm_lstm_inputs(const char* op, const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0,
+                                       const at::Tensor& w_ih, const at::Tensor& w_hh,
+                                       const std::optional<at::Tensor>& bias, const at::Tensor& ln_ih_weight,
+                                       const std::optional<at::Tensor>& ln_hh_weight, const at::Tensor& ln_cell_weight,
+                                       const at::Tensor& ln_cell_bias, const std::optional<at::Tensor>& g_mask,
+                                       int64_t groups) {
+  TORCH_CHECK(x.dim() == 3, op, ": expected x of 3 dims [seq_len, batch, input_size], got ", x.dim(),
+              " dims of shape ", shape_string(x.sizes()));
+  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op,
+              ": expected float32 or float64 tensors, got x of dtype ", x.scalar_type());
+  TORCH_CHECK(w_hh.dim() == 2 && w_hh.size(0) > 0 && w_hh.size(0) == 4 * w_hh.size(1), op,
+              ": expected w_hh of shape [4 * hidden_size, hidden_size], got ", shape_string(w_hh.sizes()));
+  TORCH_CHECK(groups == 1 || groups == 4, op, ": expected groups 1 (one norm over the 4 gates) or 4 (one per gate), ",
+              "got ", groups);
+  LstmSizes s{x.size(0), x.size(1), x.size(2), w_hh.size(1), w_hh.size(1), 0};
+  const int64_t G = 4 * s.hidden_size;
+  check_same_kind(op, "w_hh", w_hh, x);
+  check_same_kind(op, "w_ih", w_ih, x);
+  check_shape(op, "w_ih", w_ih, {G, s.input_size}, "[4 * hidden_size, input_size] (input_size from x)");
+  for (const auto& [name, t] : {std::pair<const char*, const at::Tensor*>{"h0", &h0}, {"c0", &c0}}) {
+    check_same_kind(op, name, *t, x);
+    check_shape(op, name, *t, {s.batch, s.hidden_size}, "[batch, hidden_size]");
+  }
+  for (const auto& [name, t, size] :
+       {std::tuple<const char*, const at::Tensor*, int64_t>{"ln_ih_weight", &ln_ih_weight, G},
+        {"ln_cell_weight", &ln_cell_weight, s.hidden_size}, {"ln_cell_bias", &ln_cell_bias, s.hidden_size}}) {
+    check_same_kind(op, name, *t, x);
+    check_shape(op, name, *t, {size}, size == G ? "[4 * hidden_size]" : "[hidden_size]");
+  }
+  for (const auto& [name, t] : {std::pair<const char*, const std::optional<at::Tensor>*>{"bias", &bias},
+                                {"ln_hh_weight", &ln_hh_weight}}) {
+    if (!*t) continue;
+    check_same_kind(op, name, **t, x);
+    check_shape(op, name, **t, {G}, "[4 * hidden_size]");
+  }
+  if (g_mask) {
+    check_same_kind(op, "g_mask", *g_mask, x);
+    check_shape(op, "g_mask", *g_mask, {s.seq_len, s.batch, s.hidden_size}, "[seq_len, batch, hidden_size]");
   }
   return s;
 }

@@ -22,6 +22,14 @@ LstmSizes check_lstm_inputs(const char* op, bool single_step, const at::Tensor& 
                             const std::optional<at::Tensor>& w_peephole, bool tf_layout,
                             const std::optional<at::Tensor>& w_hr);
 
+// layer_norm_lstm's inputs (see registration.cpp); recurrent_size is hidden_size. eps > 0, groups 1 or 4.
+LstmSizes check_layer_norm_lstm_inputs(const char* op, const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0,
+                                       const at::Tensor& w_ih, const at::Tensor& w_hh,
+                                       const std::optional<at::Tensor>& bias, const at::Tensor& ln_ih_weight,
+                                       const std::optional<at::Tensor>& ln_hh_weight, const at::Tensor& ln_cell_weight,
+                                       const at::Tensor& ln_cell_bias, const std::optional<at::Tensor>& g_mask,
+                                       int64_t groups);
+
 // sequence_lengths: 1-D integer [B], every value in [0, T], on the CPU or on x's device. Returns it as int64 on the
 // CPU.
 at::Tensor check_sequence_lengths(const char* op, const at::Tensor& lengths, const LstmSizes& sizes,

@@ -32,6 +32,20 @@ using CellBackwardSignature = BackwardResult(const OptTensor&, const OptTensor&,
                                              const at::Tensor&, const at::Tensor&, const OptTensor&,
                                              const OptTensor&, const at::Tensor&, double, bool, const OptTensor&);
 
+// The layer-normalised LSTM (layer_norm_lstm_params.h): forward, and backward's gradients of x, h0, c0, w_ih, w_hh,
+// bias, ln_ih_weight, ln_hh_weight, ln_cell_weight, ln_cell_bias.
+using LayerNormBackwardResult = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor,
+                                           at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
+using LayerNormForwardSignature = ForwardResult(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                                const at::Tensor&, const at::Tensor&, const OptTensor&,
+                                                const at::Tensor&, const OptTensor&, const at::Tensor&,
+                                                const at::Tensor&, const OptTensor&, const OptTensor&, int64_t, double,
+                                                double, bool, bool);
+using LayerNormBackwardSignature = LayerNormBackwardResult(
+    const OptTensor&, const OptTensor&, const OptTensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+    const at::Tensor&, const at::Tensor&, const at::Tensor&, const OptTensor&, const at::Tensor&, const at::Tensor&,
+    const OptTensor&, const OptTensor&, const at::Tensor&, const at::Tensor&, int64_t, bool);
+
 // The dispatcher's handle of op `name` ("fastlstm::forward", ...), typed; throws if it is not registered.
 template <typename Signature>
 c10::TypedOperatorHandle<Signature> op_handle(const char* name) {

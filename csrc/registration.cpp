@@ -42,4 +42,25 @@ TORCH_LIBRARY(fastlstm, m) {
       "Tensor? w_hr=None) "
       "-> (Tensor grad_x, Tensor grad_h, Tensor grad_c, Tensor grad_w_ih, Tensor grad_w_hh, Tensor grad_bias, "
       "Tensor grad_w_peephole, Tensor grad_w_hr)");
+  // The layer-normalised LSTM, one layer and direction (formulation: csrc/layer_norm_lstm_params.h). Shapes: x
+  // [T, B, I], h0/c0 [B, H], w_ih [4H, I], w_hh [4H, H] (torch's layout and gate order i, f, g, o), bias [4H] (b_ih
+  // + b_hh; TF's per-gate shifts), ln_ih_weight [4H], ln_hh_weight [4H] or None (None: one norm of W_ih x + W_hh h,
+  // TF's LayerNormBasicLSTMCell; given: a norm of each, haste's LayerNormLSTM), ln_cell_weight/ln_cell_bias [H],
+  // g_mask [T, B, H] (dropout on g, scaled by 1 / keep), groups: norms per 4H row (1 or 4: one per gate).
+  // carry_normalized_cell: the carried c is LN(c) (TF) instead of c (haste). T = 0 and lengths as forward.
+  // Returns output [T, B, H], h_n, c_n [B, H] and a workspace for backward (or [0] if not training).
+  m.def(
+      "layer_norm_lstm(Tensor x, Tensor h0, Tensor c0, Tensor w_ih, Tensor w_hh, Tensor? bias, Tensor ln_ih_weight, "
+      "Tensor? ln_hh_weight, Tensor ln_cell_weight, Tensor ln_cell_bias, Tensor? sequence_lengths=None, "
+      "Tensor? g_mask=None, int groups=1, float eps=1e-05, float forget_bias=0., bool carry_normalized_cell=False, "
+      "bool training=True) -> (Tensor output, Tensor h_n, Tensor c_n, Tensor workspace)");
+  // Gradients of layer_norm_lstm's tensor inputs (grad_bias whether or not a bias was given; grad_ln_hh_weight [0]
+  // without ln_hh_weight). Missing output gradients count as zero.
+  m.def(
+      "layer_norm_lstm_backward(Tensor? grad_output, Tensor? grad_h_n, Tensor? grad_c_n, Tensor x, Tensor h0, "
+      "Tensor c0, Tensor w_ih, Tensor w_hh, Tensor ln_ih_weight, Tensor? ln_hh_weight, Tensor ln_cell_weight, "
+      "Tensor ln_cell_bias, Tensor? sequence_lengths, Tensor? g_mask, Tensor output, Tensor workspace, int groups, "
+      "bool carry_normalized_cell) -> (Tensor grad_x, Tensor grad_h0, Tensor grad_c0, Tensor grad_w_ih, "
+      "Tensor grad_w_hh, Tensor grad_bias, Tensor grad_ln_ih_weight, Tensor grad_ln_hh_weight, "
+      "Tensor grad_ln_cell_weight, Tensor grad_ln_cell_bias)");
 }

@@ -115,37 +115,6 @@ void project_inputs(const LstmParams<scalar_t>& p, const GemmWeight<scalar_t>& w
                     ws_width, scalar_t(0));
 }
 
-// h_n [B, H] from the output [T, B, H] the gate math wrote h into: each row's last running step (rows never run
-// keep h0, copied into h_n before the loop).
-template <typename scalar_t>
-void hidden_from_output(const LstmParams<scalar_t>& p) {
-  const int64_t T = p.seq_len, B = p.batch, H = p.hidden_size;
-  for (int64_t t = 0; t < T; ++t) {
-    const int64_t finishing_from = t + 1 < T ? p.rows_at(t + 1) : 0;  // rows running at t and not at t + 1
-    for (int64_t b = finishing_from; b < p.rows_at(t); ++b) {
-      std::memcpy(p.h_n + b * H, p.output + (t * B + b) * H, H * sizeof(scalar_t));
-    }
-  }
-}
-
-// Input projection of steps [t0, t1) for one thread of forward_rows_split: its rows id, id + count, ... of each
-// step, all 4H columns, into pre (the workspace of step t0).
-void project_own_rows(const LstmParams<float>& p, const GemmWeight<float>& w_ih, int64_t t0, int64_t t1, int64_t id,
-                      int64_t count, float* pre, int64_t ws_width) {
-  const int64_t B = p.batch, I = p.input_size, G = 4 * p.hidden_size;
-  const float* x = p.x + (t0 * B + id) * I;
-  if (B % count == 0) {  // the thread's rows of consecutive steps continue the same stride: one GEMM
-    gemm_columns<float>((t1 - t0) * B / count, G, I, 0, G, x, w_ih, 0.0f, pre + id * ws_width, count * ws_width,
-                        count * I);
-    return;
-  }
-  const int64_t rows = (B - id + count - 1) / count;
-  for (int64_t t = t0; t < t1; ++t) {
-    gemm_columns<float>(rows, G, I, 0, G, x + (t - t0) * B * I, w_ih, 0.0f, pre + ((t - t0) * B + id) * ws_width,
-                        count * ws_width, count * I);
-  }
-}
-
 // The float forward without projection, rows split over the team instead of units: each thread runs its own batch
 // rows through every step, the input projection of those rows, all 4H columns of the recurrent product and all H
 // units of the gate math, so that no step waits for another thread (h_{t-1} of a row is the same thread's) and no
@@ -166,7 +135,10 @@ void forward_rows_split(const LstmParams<float>& p, int64_t threads, int64_t chu
     sync();  // each thread packed a slice; every thread reads them all
     for (int64_t t = 0; t < T; ++t) {
       const int64_t chunk_step = t % chunk_steps;
-      if (chunk_step == 0) project_own_rows(p, w_ih, t, std::min(T, t + chunk_steps), id, count, workspace, ws_width);
+      if (chunk_step == 0) {
+        project_own_rows(p.x, B, p.input_size, 4 * H, w_ih, t, std::min(T, t + chunk_steps), id, count, workspace,
+                         ws_width);
+      }
       const int64_t running = own_rows(p.rows_at(t)), all = own_rows(B);
       float* pre_t = workspace + chunk_step * B * ws_width;
       const float* h_prev = t == 0 ? p.h0 : p.output + (t - 1) * B * R;

@@ -1,8 +1,10 @@
 // CPU kernels of every fastlstm op.
 #include <torch/library.h>
 
+#include "../layer_norm_lstm_op_driver.h"
 #include "../lstm_op_driver.h"
 #include "buffer_pool.h"
+#include "layer_norm_lstm_kernel.h"
 #include "lstm_kernel.h"
 
 namespace fastlstm {
@@ -19,6 +21,14 @@ struct CpuKernels {
   static void backward(const LstmParams<scalar_t>& p) {
     cpu::lstm_backward(p);
   }
+  template <typename scalar_t>
+  static void layer_norm_forward(const LayerNormLstmParams<scalar_t>& p) {
+    cpu::layer_norm_lstm_forward(p);
+  }
+  template <typename scalar_t>
+  static void layer_norm_backward(const LayerNormLstmParams<scalar_t>& p) {
+    cpu::layer_norm_lstm_backward(p);
+  }
   static at::Tensor workspace_empty(at::IntArrayRef sizes, const at::TensorOptions& options) {
     return cpu::pooled_empty(sizes, options);
   }
@@ -31,6 +41,9 @@ TORCH_LIBRARY_IMPL(fastlstm, CPU, m) {
   m.impl("backward", static_cast<BackwardSignature*>(&backward_op<CpuKernels>));
   m.impl("cell_forward", static_cast<CellForwardSignature*>(&cell_forward_op<CpuKernels>));
   m.impl("cell_backward", static_cast<CellBackwardSignature*>(&cell_backward_op<CpuKernels>));
+  m.impl("layer_norm_lstm", static_cast<LayerNormForwardSignature*>(&layer_norm_lstm_op<CpuKernels>));
+  m.impl("layer_norm_lstm_backward",
+         static_cast<LayerNormBackwardSignature*>(&layer_norm_lstm_backward_op<CpuKernels>));
 }
 
 }  // namespace fastlstm

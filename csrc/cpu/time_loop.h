@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <utility>
 
 #include "buffer_pool.h"
@@ -221,6 +222,39 @@ struct RecurrentPanels {
     }
   }
 };
+
+// Input projection of steps [t0, t1) for thread id of a team of count that splits the batch rows: its rows id,
+// id + count, ... of each step, all G columns, into out (row (t0, 0) at out, row stride ld: row (t, b) at
+// out + ((t - t0) * B + b) * ld). x [T, B, I].
+template <typename scalar_t>
+void project_own_rows(const scalar_t* x, int64_t B, int64_t I, int64_t G, const GemmWeight<scalar_t>& w_ih,
+                      int64_t t0, int64_t t1, int64_t id, int64_t count, scalar_t* out, int64_t ld) {
+  const scalar_t* x_own = x + (t0 * B + id) * I;
+  if (B % count == 0) {  // the thread's rows of consecutive steps continue the same stride: one GEMM
+    gemm_columns<scalar_t>((t1 - t0) * B / count, G, I, 0, G, x_own, w_ih, 0, out + id * ld, count * ld, count * I);
+    return;
+  }
+  const int64_t rows = (B - id + count - 1) / count;
+  if (rows == 0) return;
+  for (int64_t t = t0; t < t1; ++t) {
+    gemm_columns<scalar_t>(rows, G, I, 0, G, x_own + (t - t0) * B * I, w_ih, 0, out + ((t - t0) * B + id) * ld,
+                           count * ld, count * I);
+  }
+}
+
+// h_n [B, H] from the output [T, B, H] the gate math wrote h into: each row's last running step (rows never run
+// keep h0, copied into h_n before the loop). Params: any cell's parameter block (seq_len, batch, hidden_size,
+// rows_at, output, h_n).
+template <typename Params>
+void hidden_from_output(const Params& p) {
+  const int64_t T = p.seq_len, B = p.batch, H = p.hidden_size;
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t finishing_from = t + 1 < T ? p.rows_at(t + 1) : 0;  // rows running at t and not at t + 1
+    for (int64_t b = finishing_from; b < p.rows_at(t); ++b) {
+      std::memcpy(p.h_n + b * H, p.output + (t * B + b) * H, H * sizeof(*p.h_n));
+    }
+  }
+}
 
 // The slice of the R recurrent units (h, the output) that goes with a thread's slice [j0, j1) of the H hidden units:
 // the same range without a projection, a proportional one with (consecutive threads tile [0, R)).

@@ -3,9 +3,12 @@
 // fake kernels share with C++. Written against the raw CPython API: this library links no libtorch_python.
 #include <Python.h>
 
+#include <utility>
+
 #include "../cpu/buffer_pool.h"
 #include "../cpu/cpu_capability.h"
 #include "../cpu/gemm_engine.h"
+#include "../layer_norm_lstm_params.h"
 #include "../lstm_params.h"
 
 namespace {
@@ -63,10 +66,19 @@ PyMODINIT_FUNC PyInit__C(void) {
   static PyModuleDef module = {PyModuleDef_HEAD_INIT, "_C", "fastlstm ops (see torch.ops.fastlstm)", -1,
                                module_methods, nullptr, nullptr, nullptr, nullptr};
   PyObject* m = PyModule_Create(&module);
-  // The workspace's width per step and row in units of H, for the fake kernels (python/fastlstm/_ops.py).
-  if (m != nullptr && PyModule_AddIntConstant(m, "WORKSPACE_WIDTH", fastlstm::kWorkspaceWidth) != 0) {
-    Py_DECREF(m);
-    return nullptr;
+  if (m == nullptr) return nullptr;
+  // The workspaces' widths per step and row, for the fake kernels (python/fastlstm/_ops.py): the LSTM's in units of
+  // H; the layer-normalised LSTM's in units of H plus a constant (layer_norm_lstm_params.h).
+  const std::pair<const char*, long> constants[] = {
+      {"WORKSPACE_WIDTH", fastlstm::kWorkspaceWidth},
+      {"LAYER_NORM_WORKSPACE_UNITS_SEPARATE", fastlstm::kLayerNormUnitsSeparate},
+      {"LAYER_NORM_WORKSPACE_UNITS_JOINT", fastlstm::kLayerNormUnitsJoint},
+      {"LAYER_NORM_WORKSPACE_STATS", fastlstm::kLayerNormStats}};
+  for (const auto& [name, value] : constants) {
+    if (PyModule_AddIntConstant(m, name, value) != 0) {
+      Py_DECREF(m);
+      return nullptr;
+    }
   }
   return m;
 }

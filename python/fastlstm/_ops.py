@@ -10,6 +10,12 @@ ops = torch.ops.fastlstm
 WORKSPACE_WIDTH = _C.WORKSPACE_WIDTH  # workspace per step and row, in units of H (csrc/lstm_params.h)
 
 
+def layer_norm_workspace_width(hidden_size, separate):
+    """The layer-normalised LSTM's workspace per step and row (csrc/layer_norm_lstm_params.h)."""
+    units = _C.LAYER_NORM_WORKSPACE_UNITS_SEPARATE if separate else _C.LAYER_NORM_WORKSPACE_UNITS_JOINT
+    return units * hidden_size + _C.LAYER_NORM_WORKSPACE_STATS
+
+
 def _check_devices(op, x, sequence_lengths=None, **tensors):
     """The fake kernels also run when any one input is on the meta device (the dispatcher picks the Meta kernel
     then), so they repeat the C++ kernels' device checks: a stray meta tensor is an error, not uninitialised output.
@@ -80,3 +86,31 @@ def _cell_backward_fake(grad_h_new, grad_c_new, x, h, c, w_ih, w_hh, w_peephole,
     _check_devices("fastlstm::cell_backward", x, grad_h_new=grad_h_new, grad_c_new=grad_c_new, h=h, c=c, w_ih=w_ih,
                    w_hh=w_hh, w_peephole=w_peephole, workspace=workspace, w_hr=w_hr)
     return _backward_fake_grads(x, h, c, w_ih, w_hh, w_peephole, w_hr)
+
+
+@torch.library.register_fake("fastlstm::layer_norm_lstm")
+def _layer_norm_lstm_fake(x, h0, c0, w_ih, w_hh, bias, ln_ih_weight, ln_hh_weight, ln_cell_weight, ln_cell_bias,
+                          sequence_lengths=None, g_mask=None, groups=1, eps=1e-5, forget_bias=0.0,
+                          carry_normalized_cell=False, training=True):
+    _check_devices("fastlstm::layer_norm_lstm", x, sequence_lengths, h0=h0, c0=c0, w_ih=w_ih, w_hh=w_hh, bias=bias,
+                   ln_ih_weight=ln_ih_weight, ln_hh_weight=ln_hh_weight, ln_cell_weight=ln_cell_weight,
+                   ln_cell_bias=ln_cell_bias, g_mask=g_mask)
+    seq_len, batch, hidden = x.shape[0], x.shape[1], h0.shape[1]
+    width = layer_norm_workspace_width(hidden, ln_hh_weight is not None)
+    return (x.new_empty((seq_len, batch, hidden)), x.new_empty((batch, hidden)), x.new_empty((batch, hidden)),
+            _workspace(x, (seq_len, batch, width), training))
+
+
+@torch.library.register_fake("fastlstm::layer_norm_lstm_backward")
+def _layer_norm_lstm_backward_fake(grad_output, grad_h_n, grad_c_n, x, h0, c0, w_ih, w_hh, ln_ih_weight, ln_hh_weight,
+                                   ln_cell_weight, ln_cell_bias, sequence_lengths, g_mask, output, workspace, groups,
+                                   carry_normalized_cell):
+    _check_devices("fastlstm::layer_norm_lstm_backward", x, sequence_lengths, grad_output=grad_output,
+                   grad_h_n=grad_h_n, grad_c_n=grad_c_n, h0=h0, c0=c0, w_ih=w_ih, w_hh=w_hh,
+                   ln_ih_weight=ln_ih_weight, ln_hh_weight=ln_hh_weight, ln_cell_weight=ln_cell_weight,
+                   ln_cell_bias=ln_cell_bias, g_mask=g_mask, output=output, workspace=workspace)
+    gates = w_hh.shape[0]
+    return (torch.empty_like(x, memory_format=torch.contiguous_format), h0.new_empty(h0.shape),
+            c0.new_empty(c0.shape), w_ih.new_empty(w_ih.shape), w_hh.new_empty(w_hh.shape), w_ih.new_empty((gates,)),
+            w_ih.new_empty((gates,)), w_ih.new_empty((gates if ln_hh_weight is not None else 0,)),
+            w_ih.new_empty(ln_cell_weight.shape), w_ih.new_empty(ln_cell_bias.shape))
