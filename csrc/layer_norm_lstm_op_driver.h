@@ -86,13 +86,15 @@ ForwardResult layer_norm_lstm_op(const at::Tensor& x, const at::Tensor& h0, cons
   } else {
     const at::Tensor w_ih_d = w_ih.contiguous(), w_hh_d = w_hh.contiguous(), ln_ih_d = ln_ih_weight.contiguous(),
                      ln_cw_d = ln_cell_weight.contiguous(), ln_cb_d = ln_cell_bias.contiguous();
-    const OptTensor bias_d = detail::dense_optional(bias), ln_hh_d = detail::dense_optional(ln_hh_weight);
+    // Zeros for a missing bias: a per-element test of the pointer in the gate loop would keep it from vectorising.
+    const at::Tensor bias_d = bias ? bias->contiguous() : at::zeros({4 * H}, x.options());
+    const OptTensor ln_hh_d = detail::dense_optional(ln_hh_weight);
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "fastlstm::layer_norm_lstm", [&] {
       auto p = detail::layer_norm_params<scalar_t>(s, order, xs, h0s, c0s, w_ih_d, w_hh_d, ln_ih_d, ln_hh_d, ln_cw_d,
                                                    ln_cb_d, mask, groups, carry_normalized_cell);
       p.eps = static_cast<scalar_t>(eps);
       p.forget_bias = static_cast<scalar_t>(forget_bias);
-      p.bias = detail::ln_data<scalar_t>(bias_d);
+      p.bias = bias_d.const_data_ptr<scalar_t>();
       p.output = output.mutable_data_ptr<scalar_t>();
       p.h_n = h_n.mutable_data_ptr<scalar_t>();
       p.c_n = c_n.mutable_data_ptr<scalar_t>();

@@ -50,7 +50,7 @@ struct LayerNormLstmParams {
   const scalar_t* c0 = nullptr;              // [B, H]
   const scalar_t* w_ih = nullptr;            // [4H, I]
   const scalar_t* w_hh = nullptr;            // [4H, H]
-  const scalar_t* bias = nullptr;            // [4H], or nullptr
+  const scalar_t* bias = nullptr;            // [4H] (zeros for none)
   const scalar_t* ln_ih_weight = nullptr;    // [4H]
   const scalar_t* ln_hh_weight = nullptr;    // [4H]; nullptr: the joint norm
   const scalar_t* ln_cell_weight = nullptr;  // [H]

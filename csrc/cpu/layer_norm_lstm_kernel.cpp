@@ -103,11 +103,11 @@ struct Slots {
 };
 
 // One row of one step. a: the row's input projection W_ih x [4H] (replaced by its normalised values: LN(a), or
-// LN(a + r) when joint); r: its recurrent product [4H]; ws: its workspace row (a scratch row in inference); c: the
+// LN(a + r) when joint); r: its recurrent product [4H] (then scratch); ws: its workspace row (a scratch row in inference); c: the
 // carried cell (read, then written); h: where the new h goes.
 template <typename scalar_t, bool kSeparate, bool kMask>
 void forward_row(const Params<scalar_t>& p, const Slots& slots, scalar_t* __restrict__ a,
-                 const scalar_t* __restrict__ r, scalar_t* __restrict__ ws, const scalar_t* __restrict__ mask,
+                 scalar_t* __restrict__ r, scalar_t* __restrict__ ws, const scalar_t* __restrict__ mask,
                  scalar_t* __restrict__ c, scalar_t* __restrict__ h) {
   const int64_t H = p.hidden_size, G = 4 * H, groups = p.groups, group = G / groups;
   const scalar_t eps = p.eps, forget_bias = p.forget_bias;
@@ -122,18 +122,23 @@ void forward_row(const Params<scalar_t>& p, const Slots& slots, scalar_t* __rest
     for (int64_t j = 0; j < G; ++j) a[j] += r[j];
     for (int64_t k = 0; k < groups; ++k) stats[k] = normalize(a + k * group, group, eps, a + k * group);
   }
+  // The pre-activations replace r (no longer needed): one pass over the norms' streams, so that the gate loop below
+  // reads one stream (with all of them in it, GCC's alias checks gave up and the loop stayed scalar).
   const scalar_t* __restrict__ gain_a = p.ln_ih_weight;
   const scalar_t* __restrict__ gain_r = p.ln_hh_weight;
   const scalar_t* __restrict__ bias = p.bias;
-  const auto pre = [&](int64_t k) {
-    scalar_t v = a[k] * gain_a[k];
-    if constexpr (kSeparate) v += r_hat[k] * gain_r[k];
-    return bias != nullptr ? v + bias[k] : v;
-  };
+  scalar_t* __restrict__ pre = r;
+  for (int64_t k = 0; k < G; ++k) {
+    if constexpr (kSeparate) {
+      pre[k] = a[k] * gain_a[k] + r_hat[k] * gain_r[k] + bias[k];
+    } else {
+      pre[k] = a[k] * gain_a[k] + bias[k];
+    }
+  }
   scalar_t* __restrict__ cell_hat = ws + slots.cell_hat;
   for (int64_t j = 0; j < H; ++j) {
-    const scalar_t i = sigmoid(pre(j)), f = sigmoid(pre(H + j) + forget_bias), g = tanh_act(pre(2 * H + j)),
-                   o = sigmoid(pre(3 * H + j));
+    const scalar_t i = sigmoid(pre[j]), f = sigmoid(pre[H + j] + forget_bias), g = tanh_act(pre[2 * H + j]),
+                   o = sigmoid(pre[3 * H + j]);
     ws[j] = i;
     ws[H + j] = f;
     ws[2 * H + j] = g;
@@ -238,7 +243,7 @@ inline void pack_share(const float* b_kn, const float* b_nk, int64_t ldb, int64_
 }
 
 template <typename scalar_t>
-using ForwardRow = void (*)(const Params<scalar_t>&, const Slots&, scalar_t*, const scalar_t*, scalar_t*,
+using ForwardRow = void (*)(const Params<scalar_t>&, const Slots&, scalar_t*, scalar_t*, scalar_t*,
                             const scalar_t*, scalar_t*, scalar_t*);
 
 template <typename scalar_t>
