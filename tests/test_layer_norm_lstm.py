@@ -38,9 +38,10 @@ def randomise(module):
     return module
 
 
+@pytest.mark.parametrize("backend", ["fused", "reference"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_matches_the_written_out_formula(dtype):
-    module = randomise(fastlstm.LayerNormLSTM(5, 6, dtype=dtype))
+def test_matches_the_written_out_formula(dtype, backend):
+    module = randomise(fastlstm.LayerNormLSTM(5, 6, dtype=dtype, backend=backend))
     x = torch.randn(7, 3, 5, dtype=dtype)
     h0, c0 = torch.randn(1, 3, 6, dtype=dtype), torch.randn(1, 3, 6, dtype=dtype)
     output, (h_n, c_n) = module(x, (h0, c0))
@@ -48,7 +49,7 @@ def test_matches_the_written_out_formula(dtype):
     assert_close(output, expected)
     assert_close(h_n[0], h)
     assert_close(c_n[0], c)
-    assert module.last_backend == "reference"
+    assert module.last_backend == backend
 
 
 def test_parameters_names_and_initialisation():
@@ -70,8 +71,10 @@ def test_parameters_names_and_initialisation():
     assert torch.equal(copy(x)[0], module(x)[0])
 
 
-def test_input_forms_and_lengths():
-    module = randomise(fastlstm.LayerNormLSTM(3, 4, num_layers=2, bidirectional=True, dtype=torch.float64))
+@pytest.mark.parametrize("backend", ["fused", "reference"])
+def test_input_forms_and_lengths(backend):
+    module = randomise(fastlstm.LayerNormLSTM(3, 4, num_layers=2, bidirectional=True, dtype=torch.float64,
+                                              backend=backend))
     x = torch.randn(6, 5, 3, dtype=torch.float64)
     lengths = torch.tensor([6, 2, 5, 1, 3])
     packed = pack_padded_sequence(x, lengths, enforce_sorted=False)
@@ -89,8 +92,11 @@ def test_input_forms_and_lengths():
     assert_close(batch_first(x.transpose(0, 1))[0], module(x)[0].transpose(0, 1))
 
 
-def test_gradcheck():
-    module = randomise(fastlstm.LayerNormLSTM(3, 2, bidirectional=True, dtype=torch.float64))
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("backend", ["fused", "reference"])
+def test_gradcheck(backend, bias):
+    module = randomise(fastlstm.LayerNormLSTM(3, 2, bias=bias, bidirectional=True, dtype=torch.float64,
+                                              backend=backend))
     x = torch.randn(4, 2, 3, dtype=torch.float64, requires_grad=True)
     h0 = torch.randn(2, 2, 2, dtype=torch.float64, requires_grad=True)
     c0 = torch.randn(2, 2, 2, dtype=torch.float64, requires_grad=True)
@@ -109,6 +115,7 @@ def test_torch_compile_fullgraph():
     x = torch.randn(2, 5, 3)
     compiled = torch.compile(module, fullgraph=True, backend="aot_eager")
     assert_close(compiled(x)[0], module(x)[0])
+    assert module.last_backend == "fused"
 
 
 def test_haste_weights_load_into_haste_formulation():
@@ -147,6 +154,6 @@ def test_errors_are_torch_nn_lstm_s():
     with pytest.raises(RuntimeError, match="Expected sequence length to be larger than 0"):
         module(torch.randn(0, 2, 3))
     with pytest.raises(ValueError, match="backend must be one of"):
-        fastlstm.LayerNormLSTM(3, 4, backend="fused")
+        fastlstm.LayerNormLSTM(3, 4, backend="cudnn")
     with pytest.raises(TypeError, match="bias should be of type bool"):
         fastlstm.LayerNormLSTM(3, 4, bias=1)

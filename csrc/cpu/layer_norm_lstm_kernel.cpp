@@ -113,6 +113,7 @@ void forward_row(const Params<scalar_t>& p, const Slots& slots, scalar_t* __rest
   const scalar_t eps = p.eps, forget_bias = p.forget_bias;
   scalar_t* __restrict__ r_hat = ws + slots.recurrent_hat;
   scalar_t* __restrict__ stats = ws + slots.stats;
+  std::fill(stats, stats + kLayerNormStats, scalar_t(0));  // the unused slots too: the workspace is an op output
   if constexpr (kSeparate) {
     for (int64_t k = 0; k < groups; ++k) {
       stats[k] = normalize(a + k * group, group, eps, a + k * group);

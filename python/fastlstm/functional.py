@@ -18,6 +18,7 @@ _FORWARD = ops.forward.default
 _CELL_FORWARD = ops.cell_forward.default
 # The same ops called without torch.ops' argument boxing (csrc/python/direct_calls.cpp), for eager calls.
 _DIRECT = {_FORWARD: _direct.forward, _CELL_FORWARD: _direct.cell_forward}
+_LAYER_NORM_FORWARD = ops.layer_norm_lstm.default
 FUSED_DTYPES = (torch.float32, torch.float64)
 CUDNN_DTYPES = (torch.float16, torch.float32, torch.float64)
 
@@ -194,3 +195,61 @@ def lstm_cell_on(chosen, x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None
     h_new, c_new, _ = _call_fused(_CELL_FORWARD, training, x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole,
                                   float(forget_bias), float(cell_clip), training, tf_layout, w_hr)
     return h_new, c_new
+
+
+LAYER_NORM_BACKENDS = ("auto", "fused", "reference")
+# The layer-normalised LSTM's fused kernels run on the CPU only so far (no CUDA kernels yet).
+LAYER_NORM_FUSED_DEVICES = ("cpu",)
+
+
+def choose_layer_norm_backend(backend, x):
+    """"fused" or "reference" for the layer-normalised LSTM ("auto": fused wherever its kernels run)."""
+    if backend not in LAYER_NORM_BACKENDS:
+        raise ValueError(f"backend must be one of {LAYER_NORM_BACKENDS}, got {backend!r}")
+    if backend == "reference":
+        return "reference"
+    missing = None
+    if x.dtype not in FUSED_DTYPES:
+        missing = f"dtype {x.dtype} (fused kernels run float32 and float64)"
+    elif x.device.type not in LAYER_NORM_FUSED_DEVICES:
+        missing = f"device {x.device.type} (the layer-norm LSTM's fused kernels run on the CPU only)"
+    if missing is None:
+        return "fused"
+    if backend == "fused":
+        raise ValueError(f"backend='fused' does not support {missing}; use backend='auto' or 'reference'")
+    return "reference"
+
+
+def layer_norm_lstm(x, h0, c0, w_ih, w_hh, bias, ln_ih_weight, ln_hh_weight, ln_cell_weight, ln_cell_bias, *,
+                    sequence_lengths=None, g_mask=None, groups=1, eps=1e-5, forget_bias=0.0,
+                    carry_normalized_cell=False, backend="auto"):
+    """The layer-normalised LSTM, one layer and direction, the whole sequence (formulation: reference.py and
+    csrc/layer_norm_lstm_params.h). x [T, B, I], h0/c0 [B, H], w_ih [4H, I], w_hh [4H, H], bias [4H] or None,
+    ln_ih_weight [4H], ln_hh_weight [4H] or None (one norm of the sum), ln_cell_weight/ln_cell_bias [H], g_mask
+    [T, B, H] or None, sequence_lengths [B]. Returns (output [T, B, H], h_n, c_n)."""
+    chosen = choose_layer_norm_backend(backend, x)
+    return layer_norm_lstm_on(chosen, x, h0, c0, w_ih, w_hh, bias, ln_ih_weight, ln_hh_weight, ln_cell_weight,
+                              ln_cell_bias, sequence_lengths=sequence_lengths, g_mask=g_mask, groups=groups, eps=eps,
+                              forget_bias=forget_bias, carry_normalized_cell=carry_normalized_cell)
+
+
+def layer_norm_lstm_on(chosen, x, h0, c0, w_ih, w_hh, bias, ln_ih_weight, ln_hh_weight, ln_cell_weight,
+                       ln_cell_bias, *, sequence_lengths=None, g_mask=None, groups=1, eps=1e-5, forget_bias=0.0,
+                       carry_normalized_cell=False):
+    """layer_norm_lstm on a backend already chosen by choose_layer_norm_backend."""
+    options = dict(groups=groups, eps=eps, forget_bias=forget_bias, carry_normalized_cell=carry_normalized_cell)
+    if chosen == "reference":
+        return reference.layer_norm_lstm_sequence(x, h0, c0, w_ih, w_hh, bias, ln_ih_weight, ln_hh_weight,
+                                                  ln_cell_weight, ln_cell_bias, sequence_lengths=sequence_lengths,
+                                                  g_mask=g_mask, **options)
+    weights = (w_ih, w_hh, bias, ln_ih_weight, ln_hh_weight, ln_cell_weight, ln_cell_bias)
+    training = _needs_workspace(x, h0, c0, *weights)
+    op = _LAYER_NORM_FORWARD
+    args = (x, h0, c0, *weights, sequence_lengths, g_mask, int(groups), float(eps), float(forget_bias),
+            bool(carry_normalized_cell), training)
+    if training or torch.compiler.is_compiling():
+        output, h_n, c_n, _ = op(*args)
+    else:
+        with torch._C._AutoDispatchBelowAutograd():
+            output, h_n, c_n, _ = op(*args)
+    return output, h_n, c_n

@@ -8,18 +8,18 @@ torch.nn.LSTM, so the same seed gives the same weights), then the layer norms' `
 ``ln_hh_weight`` [4H] (gains of the norms of W_ih x and W_hh h; their shifts would only repeat the biases),
 ``ln_cell_weight`` and ``ln_cell_bias`` [H] (of the norm of c before its tanh): gains initialised to 1, shifts to 0.
 
-Runs on the graph-composed reference path for now (every device and dtype; autograd, torch.compile): the fused
-kernels of this cell are not written yet.
+backend: "auto" (the fused kernels, torch.ops.fastlstm.layer_norm_lstm, on CPU float32/float64 tensors; the
+graph-composed reference elsewhere: the CUDA kernels of this cell are not written yet), "fused" or "reference".
 """
 
 import torch
 from torch import nn
 
-from . import reference
+from . import functional
 from .sequence import (TorchRNNChecks, check_not_empty, check_stack_args, init_uniform, register_stack_parameters,
                        run_stack, sequence_form, stack_extra_repr)
 
-BACKENDS = ("auto", "reference")
+BACKENDS = functional.LAYER_NORM_BACKENDS
 _LN_SHAPES = (("ln_ih_weight", 4), ("ln_hh_weight", 4), ("ln_cell_weight", 1), ("ln_cell_bias", 1))
 
 
@@ -84,16 +84,19 @@ class LayerNormLSTM(TorchRNNChecks, nn.Module):
         h0, c0 = self._initial_state(form, hx)
         check_not_empty(form)
         form.unpack_packed()
+        chosen = functional.choose_layer_norm_backend(self.backend, form.x)
 
         def run_direction(layer, direction, x, states, lengths):
-            out, h, c = reference.layer_norm_lstm_sequence(x, *states, *self._layer_weights(layer, direction),
-                                                           sequence_lengths=lengths, eps=self.eps)
+            w_ih, w_hh, b_ih, b_hh, *norms = self._layer_weights(layer, direction)
+            bias = b_ih + b_hh if self.bias else None
+            out, h, c = functional.layer_norm_lstm_on(chosen, x, *states, w_ih, w_hh, bias, *norms,
+                                                      sequence_lengths=lengths, eps=self.eps)
             return out, (h, c)
 
         output, (h_n, c_n) = run_stack(form.x, (h0, c0), form.lengths, self.num_layers, self.bidirectional,
                                        self.dropout, self.training, run_direction)
-        if self.last_backend != "reference" and not torch.compiler.is_compiling():
-            self.last_backend = "reference"
+        if self.last_backend != chosen and not torch.compiler.is_compiling():
+            self.last_backend = chosen
         return form.output(output), self._final_state(form, h_n, c_n)
 
 

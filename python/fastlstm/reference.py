@@ -73,39 +73,58 @@ def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, w_p
     return output, h, c
 
 
-# The layer-normalised LSTM of Ba et al. (2016) as haste's LayerNormLSTM computes it: layer norm over the 4H
-# pre-activations of W_ih x and of W_hh h separately, each with its gain (no shift: the biases follow), and over the
-# H values of the new c before its tanh, with gain and shift; c itself is carried unnormalised. Biased variance,
-# eps inside the square root, as torch.nn.functional.layer_norm.
-def layer_norm_lstm_cell(x, h, c, w_ih, w_hh, b_ih, b_hh, ln_ih_weight, ln_hh_weight, ln_cell_weight,
-                         ln_cell_bias, *, eps=1e-5, projected_x=None):
-    """One step. x [B, I], h and c [B, H]; ln_ih_weight, ln_hh_weight [4H]; ln_cell_weight, ln_cell_bias [H].
-    projected_x: LN(W_ih x) already computed (the sequence computes it for all steps at once)."""
-    size = w_hh.shape[0]
-    wx = projected_x if projected_x is not None else torch.nn.functional.layer_norm(
-        x @ w_ih.t(), (size,), ln_ih_weight, None, eps)
-    gates = wx + torch.nn.functional.layer_norm(h @ w_hh.t(), (size,), ln_hh_weight, None, eps)
-    if b_ih is not None:
-        gates = gates + b_ih
-    if b_hh is not None:
-        gates = gates + b_hh
+# The layer-normalised LSTM, as the fused op layer_norm_lstm computes it (csrc/layer_norm_lstm_params.h): layer norm
+# of the gate pre-activations in `groups` groups of 4H / groups values -- of W_ih x and of W_hh h separately, each
+# with its gain (haste's LayerNormLSTM, Ba et al. 2016), or, without ln_hh_weight, of their sum (TF1's
+# LayerNormBasicLSTMCell: groups=4, one norm per gate) -- plus bias; forget_bias on f; g times g_mask (recurrent
+# dropout); the new c normalised with gain and shift before its tanh, and carried normalised with
+# carry_normalized_cell (TF) or not (haste). Biased variance, eps inside the square root, as
+# torch.nn.functional.layer_norm.
+def _group_norm(v, groups, gain, eps):
+    size = v.shape[-1] // groups
+    return torch.nn.functional.layer_norm(v.unflatten(-1, (groups, size)), (size,), eps=eps).flatten(-2) * gain
+
+
+def layer_norm_lstm_cell(x, h, c, w_ih, w_hh, bias, ln_ih_weight, ln_hh_weight, ln_cell_weight, ln_cell_bias, *,
+                         groups=1, eps=1e-5, forget_bias=0.0, carry_normalized_cell=False, g_mask=None,
+                         projected_x=None):
+    """One step. x [B, I], h and c [B, H]; bias, ln_ih_weight, ln_hh_weight [4H] (bias and ln_hh_weight may be
+    None); ln_cell_weight, ln_cell_bias [H]; g_mask [B, H] or None. projected_x: W_ih x already computed (the
+    sequence computes it for all steps at once). Returns (h_new, c_new)."""
+    wx = projected_x if projected_x is not None else x @ w_ih.t()
+    wh = h @ w_hh.t()
+    if ln_hh_weight is not None:
+        gates = _group_norm(wx, groups, ln_ih_weight, eps) + _group_norm(wh, groups, ln_hh_weight, eps)
+    else:
+        gates = _group_norm(wx + wh, groups, ln_ih_weight, eps)
+    if bias is not None:
+        gates = gates + bias
     i, f, g, o = gates.chunk(4, dim=-1)
-    c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    g = torch.tanh(g)
+    if g_mask is not None:
+        g = g * g_mask
+    c_new = torch.sigmoid(f + forget_bias) * c + torch.sigmoid(i) * g
     c_norm = torch.nn.functional.layer_norm(c_new, (c_new.shape[-1],), ln_cell_weight, ln_cell_bias, eps)
-    return torch.sigmoid(o) * torch.tanh(c_norm), c_new
+    return torch.sigmoid(o) * torch.tanh(c_norm), (c_norm if carry_normalized_cell else c_new)
 
 
-def layer_norm_lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih, b_hh, ln_ih_weight, ln_hh_weight, ln_cell_weight,
-                             ln_cell_bias, *, sequence_lengths=None, eps=1e-5):
-    """One layer, one direction of layer_norm_lstm_cell; shapes and lengths as lstm_sequence."""
-    wx = torch.nn.functional.layer_norm(x @ w_ih.t(), (w_ih.shape[0],), ln_ih_weight, None, eps)
+def layer_norm_lstm_sequence(x, h0, c0, w_ih, w_hh, bias, ln_ih_weight, ln_hh_weight, ln_cell_weight, ln_cell_bias,
+                             *, sequence_lengths=None, g_mask=None, groups=1, eps=1e-5, forget_bias=0.0,
+                             carry_normalized_cell=False):
+    """One layer, one direction of layer_norm_lstm_cell (g_mask [T, B, H]); shapes and lengths as lstm_sequence."""
+    hidden = h0.shape[-1]
+    steps = x @ w_ih.t()
+    if g_mask is not None:
+        steps = torch.cat([steps, g_mask], -1)
 
-    def step(wx_t, state):
-        h, c = layer_norm_lstm_cell(None, *state, w_ih, w_hh, b_ih, b_hh, ln_ih_weight, ln_hh_weight,
-                                    ln_cell_weight, ln_cell_bias, eps=eps, projected_x=wx_t)
+    def step(step_t, state):
+        wx_t, mask_t = (step_t[..., :4 * hidden], step_t[..., 4 * hidden:]) if g_mask is not None else (step_t, None)
+        h, c = layer_norm_lstm_cell(None, *state, w_ih, w_hh, bias, ln_ih_weight, ln_hh_weight, ln_cell_weight,
+                                    ln_cell_bias, groups=groups, eps=eps, forget_bias=forget_bias,
+                                    carry_normalized_cell=carry_normalized_cell, g_mask=mask_t, projected_x=wx_t)
         return h, (h, c)
 
-    output, (h, c) = run_steps(step, wx, (h0, c0), sequence_lengths)
+    output, (h, c) = run_steps(step, steps, (h0, c0), sequence_lengths)
     if output.shape[0] == 0:
         output = x.new_zeros((0, x.shape[1], h0.shape[-1]))
     return output, h, c
