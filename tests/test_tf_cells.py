@@ -212,6 +212,8 @@ DRIVER_CELLS = {
     "block(fused)": lambda: cells.LSTMBlockCell(INPUT, UNITS, use_peephole=True, cell_clip=0.5, dtype=DTYPE),
     "lstm_proj(fused)": lambda: cells.LSTMCell(INPUT, UNITS, use_peepholes=True, num_proj=2, dtype=DTYPE),
     "lstm_proj_clip(loop)": lambda: cells.LSTMCell(INPUT, UNITS, num_proj=2, proj_clip=0.3, dtype=DTYPE),
+    "layer_norm(fused)": lambda: cells.LayerNormBasicLSTMCell(INPUT, UNITS, forget_bias=0.5, dtype=DTYPE),
+    "layer_norm_off(loop)": lambda: cells.LayerNormBasicLSTMCell(INPUT, UNITS, layer_norm=False, dtype=DTYPE),
     "gru(loop)": lambda: cells.GRUCell(INPUT, UNITS, dtype=DTYPE),
     "multi(loop)": lambda: cells.MultiRNNCell([cells.BasicLSTMCell(INPUT, UNITS, dtype=DTYPE),
                                               cells.GRUCell(UNITS, UNITS, dtype=DTYPE)]),

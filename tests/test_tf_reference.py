@@ -125,3 +125,47 @@ def test_dynamic_rnn_of_block_cell_matches_tf_block_lstm_with_lengths():
                                       forget_bias=1.0, cell_clip=-1.0, use_peephole=False)
         np.testing.assert_allclose(numpy(out[row, :n]), result.h.numpy()[:, 0], **TOL)
         np.testing.assert_allclose(numpy(state.h[row]), result.h.numpy()[-1, 0], **TOL)
+
+
+def tf_layer_norm_basic_lstm_step(x, c, h, kernel, norms, forget_bias):
+    """tf.contrib.rnn.LayerNormBasicLSTMCell.call (TF 1.15's code, which TF 2 no longer ships) in TF ops: the
+    concat, linear, split, contrib.layers.layer_norm per gate (tf.nn.moments, tf.nn.batch_normalization with
+    variance_epsilon 1e-12) and on the new c."""
+    def norm(v, name):
+        mean, variance = tf.nn.moments(v, [1], keepdims=True)
+        return tf.nn.batch_normalization(v, mean, variance, norms[name + "/beta"], norms[name + "/gamma"], 1e-12)
+
+    i, j, f, o = tf.split(tf.matmul(tf.concat([x, h], 1), kernel), 4, axis=1)
+    i, j, f, o = norm(i, "input"), norm(j, "transform"), norm(f, "forget"), norm(o, "output")
+    new_c = norm(c * tf.sigmoid(f + forget_bias) + tf.sigmoid(i) * tf.tanh(j), "state")
+    return tf.tanh(new_c) * tf.sigmoid(o), new_c
+
+
+def test_layer_norm_basic_lstm_cell_on_the_fused_op_matches_tf():
+    torch.manual_seed(0)
+    cell = cells.LayerNormBasicLSTMCell(INPUT, UNITS, forget_bias=0.7)
+    with torch.no_grad():
+        for name, p in cell.named_parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    assert rnn.uses_fused_op(cell)
+    x = torch.randn(BATCH, STEPS, INPUT, requires_grad=True)
+    outputs, state = rnn.dynamic_rnn(cell, x)
+    weights = dict(cell.tf_variables())
+    grads = torch.autograd.grad((outputs * torch.linspace(-1, 1, UNITS)).sum() + state.c.sum(),
+                                [x] + list(weights.values()))
+
+    tf_vars = {name: tf.Variable(numpy(p)) for name, p in weights.items()}
+    tf_x = tf.Variable(numpy(x))
+    with tf.GradientTape() as tape:
+        c = h = tf.zeros((BATCH, UNITS))
+        tf_outputs = []
+        for t in range(STEPS):
+            h, c = tf_layer_norm_basic_lstm_step(tf_x[:, t], c, h, tf_vars["kernel"], tf_vars, 0.7)
+            tf_outputs.append(h)
+        tf_outputs = tf.stack(tf_outputs, 1)
+        loss = tf.reduce_sum(tf_outputs * tf.linspace(-1.0, 1.0, UNITS)) + tf.reduce_sum(c)
+    tf_grads = tape.gradient(loss, [tf_x] + list(tf_vars.values()))
+    np.testing.assert_allclose(numpy(outputs), tf_outputs.numpy(), **TOL)
+    np.testing.assert_allclose(numpy(state.c), c.numpy(), **TOL)
+    for name, ours, theirs in zip(["x"] + list(weights), grads, tf_grads):
+        np.testing.assert_allclose(numpy(ours), theirs.numpy(), rtol=1e-3, atol=1e-4, err_msg=name)

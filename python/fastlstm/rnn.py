@@ -1,8 +1,8 @@
 """TF1's RNN drivers: static_rnn, dynamic_rnn, bidirectional_dynamic_rnn, for any fastlstm.cells.RNNCell.
 
-Cells that fastlstm's fused ops implement (BasicLSTMCell, LSTMCell without proj_clip, LSTMBlockCell, with tanh)
-run the whole sequence in one fused op (a chunk of steps per op under swap_memory); every other cell runs a step
-loop. Past a row's sequence length the output is zero and the state is carried through unchanged."""
+Cells that fastlstm's fused ops implement (BasicLSTMCell, LSTMCell without proj_clip, LSTMBlockCell,
+LayerNormBasicLSTMCell with layer norm, with tanh) run the whole sequence in one fused op (a chunk of steps per op
+under swap_memory); every other cell runs a step loop. Past a row's sequence length the output is zero and the state is carried through unchanged."""
 
 import contextlib
 
@@ -12,11 +12,11 @@ from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 from . import functional
 from ._ops import WORKSPACE_WIDTH
 from .cells.base import LSTMStateTuple
-from .cells.lstm import BasicLSTMCell, LSTMBlockCell, LSTMCell
+from .cells.lstm import BasicLSTMCell, LayerNormBasicLSTMCell, LSTMBlockCell, LSTMCell
 from .sequence import reverse_within_lengths
 
 # A subclass that overrides forward is no longer the math the fused op implements.
-_FUSED_FORWARDS = {BasicLSTMCell.forward, LSTMCell.forward, LSTMBlockCell.forward}
+_FUSED_FORWARDS = {BasicLSTMCell.forward, LSTMCell.forward, LSTMBlockCell.forward, LayerNormBasicLSTMCell.forward}
 
 # Under swap_memory the fused op runs the sequence in chunks of steps whose workspace and output take at most this
 # much device memory; each chunk's saved tensors go to the host as soon as its op returns, and backward brings them
@@ -35,15 +35,9 @@ def _lengths(sequence_length, seq_len, batch):
     return lengths
 
 
-def _fused_spec(cell):
-    if type(cell).forward not in _FUSED_FORWARDS:
-        return None
-    return cell.fused_spec()
-
-
 def uses_fused_op(cell):
-    """Whether the drivers run this cell's whole sequence in one fused op."""
-    return _fused_spec(cell) is not None
+    """Whether the drivers run this cell's whole sequence in one fused op (cell.fused_sequence)."""
+    return type(cell).forward in _FUSED_FORWARDS and cell.fuses()
 
 
 def _running_mask(running, like):
@@ -54,17 +48,16 @@ def _first(inputs):
     return torch.utils._pytree.tree_leaves(inputs)[0]
 
 
-def _run_fused(spec, inputs, state, lengths, chunk_steps):
-    """The whole sequence on the fused op, in calls of at most chunk_steps steps, each continuing from the state the
-    previous one ended in (a row's chunk length is what is left of its length, clamped to the chunk)."""
-    c, h = state
+def _run_fused(cell, inputs, state, lengths, chunk_steps):
+    """The whole sequence on the cell's fused op, in calls of at most chunk_steps steps, each continuing from the
+    state the previous one ended in (a row's chunk length is what is left of its length, clamped to the chunk)."""
     outputs = []
     for x in inputs.split(chunk_steps):
         t0 = chunk_steps * len(outputs)
         chunk_lengths = None if lengths is None else (lengths - t0).clamp(0, x.shape[0])
-        output, h, c = functional.lstm(x, h, c, sequence_lengths=chunk_lengths, **spec)
+        output, state = cell.fused_sequence(x, state, chunk_lengths)
         outputs.append(output)
-    return (outputs[0] if len(outputs) == 1 else torch.cat(outputs)), LSTMStateTuple(c, h)
+    return (outputs[0] if len(outputs) == 1 else torch.cat(outputs)), state
 
 
 def _swap_chunk_steps(inputs, hidden_size):
@@ -75,11 +68,10 @@ def _swap_chunk_steps(inputs, hidden_size):
 def _run(cell, inputs, state, lengths, swap_memory=False):
     """inputs [T, B, ...] time-major (a tensor, or a tuple of them for cells such as PhasedLSTMCell that take
     (time, x)) -> (outputs [T, B, ...], final state)."""
-    spec = _fused_spec(cell) if isinstance(inputs, torch.Tensor) else None
-    if spec is not None:
+    if isinstance(inputs, torch.Tensor) and uses_fused_op(cell):
         seq_len = max(1, inputs.shape[0])
         chunk_steps = min(seq_len, _swap_chunk_steps(inputs, state[0].shape[-1])) if swap_memory else seq_len
-        return _run_fused(spec, inputs, state, lengths, chunk_steps)
+        return _run_fused(cell, inputs, state, lengths, chunk_steps)
     first = _first(inputs)
     cell.begin_sequence(first.shape[1], first.dtype, first.device)
     # unbind once: its backward stacks the T step gradients in one pass, where x[t] per step would fill a zero

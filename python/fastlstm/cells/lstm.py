@@ -1,12 +1,14 @@
 """TF1's LSTM cells. Parameters keep TF's names, shapes and gate order (kernel [input + H, 4H] in blocks i, j, f, o),
 so that a TF1 checkpoint's arrays load unchanged (load_tf_weights). Where fastlstm's fused ops cover a cell (tanh
-activation, no proj_clip), its steps run on them; ``fused_spec`` hands the same to the sequence drivers."""
+activation, no proj_clip), its steps run on them, and ``fused_sequence`` runs a whole sequence in one op for the
+drivers (rnn.py); ``fuses()`` says whether it does."""
 
 import torch
 from torch import nn
 
-from .. import functional
-from .base import LSTMStateCell, LSTMStateTuple, SeededGenerators, tf_bias, tf_kernel, tf_layer_norm
+from .. import functional, layout
+from .base import (TF_LAYER_NORM_EPSILON, LSTMStateCell, LSTMStateTuple, SeededGenerators, tf_bias, tf_kernel,
+                   tf_layer_norm)
 
 
 def _is_tanh(activation):
@@ -39,6 +41,16 @@ class _FusableLSTMCell(LSTMStateCell):
     def _make_fused_spec(self):
         """The fused ops' arguments, or None when they do not cover this cell's configuration."""
         raise NotImplementedError
+
+    def fuses(self):
+        return self.fused_spec() is not None
+
+    def fused_sequence(self, inputs, state, lengths):
+        """inputs [T, B, input_size] time-major, state LSTMStateTuple(c, h), lengths [B] or None -> (outputs,
+        final state), in one fused op."""
+        c, h = state
+        outputs, h_n, c_n = functional.lstm(inputs, h, c, sequence_lengths=lengths, **self.fused_spec())
+        return outputs, LSTMStateTuple(c_n, h_n)
 
     def _spec(self, w_peephole=None, cell_clip=None, projection_kernel=None):
         # The fused ops' keyword arguments. TF layout: the ops take the kernel whole, as TF's LSTMBlockCell does, so
@@ -203,6 +215,34 @@ class LayerNormBasicLSTMCell(LSTMStateCell):
             renamed.append((name, parameter))
         return renamed
 
+    def fuses(self):
+        """With layer norm and tanh the whole cell is the fused layer-norm op (its joint per-gate formulation)."""
+        return self.layer_norm and _is_tanh(self.activation)
+
+    def _fused_weights(self):
+        """The fused op's weights: TF's kernel in torch's layout and gate order, the per-gate gains and shifts (the
+        op's ln_ih_weight and bias) stacked in torch's order (i, f, g=j, o), the state norm's."""
+        w_ih, w_hh, _, _, _ = layout.torch_layout(self.kernel, None, None, None, self.input_size)
+        gains = torch.cat([self.input_gamma, self.forget_gamma, self.transform_gamma, self.output_gamma])
+        shifts = torch.cat([self.input_beta, self.forget_beta, self.transform_beta, self.output_beta])
+        return w_ih, w_hh, shifts, gains, None, self.state_gamma, self.state_beta
+
+    def fused_sequence(self, inputs, state, lengths):
+        """As _FusableLSTMCell.fused_sequence: inputs [T, B, input_size] in one fused layer-norm op. The recurrent
+        dropout's mask of all steps is drawn at once from the cell's generator (the same distribution as the step
+        loop's per-step draws, not the same numbers)."""
+        c, h = state
+        g_mask = None
+        if self.training and self.dropout_keep_prob < 1:
+            shape = (inputs.shape[0], inputs.shape[1], self.num_units)
+            keep = torch.empty(shape, dtype=inputs.dtype, device=inputs.device)
+            g_mask = keep.bernoulli_(self.dropout_keep_prob, generator=self._generator(inputs.device))
+            g_mask = g_mask / self.dropout_keep_prob
+        outputs, h_n, c_n = functional.layer_norm_lstm(
+            inputs, h, c, *self._fused_weights(), sequence_lengths=lengths, g_mask=g_mask, groups=4,
+            eps=TF_LAYER_NORM_EPSILON, forget_bias=self.forget_bias, carry_normalized_cell=True)
+        return outputs, LSTMStateTuple(c_n, h_n)
+
     def _norm(self, x, norm):
         if not self.layer_norm:
             return x
@@ -218,6 +258,9 @@ class LayerNormBasicLSTMCell(LSTMStateCell):
         return torch.addcmul(beta, tf_layer_norm(blocks), gamma).flatten(1)
 
     def forward(self, inputs, state):
+        if self.fuses():
+            outputs, new_state = self.fused_sequence(inputs.unsqueeze(0), state, None)
+            return outputs[0], new_state
         c, h = state
         gates = torch.cat([inputs, h], 1) @ self.kernel
         if self.bias is not None:
