@@ -59,9 +59,7 @@ LstmParams<scalar_t> common_params(const LstmSizes& s, const RowOrder& order, co
   p.recurrent_size = s.recurrent_size;
   p.active_rows = order.active_rows();
   p.cell_clip = static_cast<scalar_t>(cell_clip);
-  p.tf_layout = tf_layout;
-  p.f_block = tf_layout ? 2 : 1;
-  p.g_block = tf_layout ? 1 : 2;
+  p.layout = WeightLayout::of(tf_layout);
   p.x = x.const_data_ptr<scalar_t>();
   p.h0 = h0.const_data_ptr<scalar_t>();
   p.c0 = c0.const_data_ptr<scalar_t>();

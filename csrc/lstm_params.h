@@ -14,6 +14,20 @@ namespace fastlstm {
 // Workspace of one step and row: the 4H activated gates, then the new (clipped) cell state.
 constexpr int64_t kWorkspaceWidth = 5;
 
+// How the weights are laid out, filled once per call from the op's tf_layout flag. torch's: w_ih [4H, I], w_hh [4H, R],
+// gate blocks (i, f, g, o). TF's (fastlstm.cells): w_ih [I, 4H] and w_hh [R, 4H], the row blocks of TF's kernel
+// [I + R, 4H], gate blocks (i, j=g, f, o). f_block and g_block are the positions of f and g among the 4 blocks of every
+// 4H row (pre-activations, workspace, gradients); i is block 0 and o block 3 in both.
+struct WeightLayout {
+  bool tf = false;  // the weights stored transposed, [K, 4H], in TF's gate order
+  int64_t f_block = 1;
+  int64_t g_block = 2;
+
+  static constexpr WeightLayout of(bool tf_layout) {
+    return tf_layout ? WeightLayout{true, 2, 1} : WeightLayout{false, 1, 2};
+  }
+};
+
 template <typename scalar_t>
 struct LstmParams {
   int64_t seq_len = 0;
@@ -28,13 +42,7 @@ struct LstmParams {
   scalar_t forget_bias = 0;
   scalar_t cell_clip = 0;  // <= 0: no clipping
 
-  // Weight layout. torch's: w_ih [4H, I], w_hh [4H, H], gate blocks (i, f, g, o). TF's (fastlstm.cells):
-  // w_ih [I, 4H] and w_hh [R, 4H], the row blocks of TF's kernel [I + R, 4H], gate blocks (i, j=g, f, o).
-  // f_block and g_block are the positions of f and g among the 4 blocks of every 4H row (pre-activations,
-  // workspace, gradients); i is block 0 and o block 3 in both.
-  bool tf_layout = false;
-  int64_t f_block = 1;
-  int64_t g_block = 2;
+  WeightLayout layout;
 
   // Inputs.
   const scalar_t* x = nullptr;           // [T, B, I]

@@ -9,7 +9,7 @@ from fastlstm import functional, ops
 from conftest import assert_close
 from test_ops import compare_with_grads, fused_sequence, make_inputs, reference_sequence
 
-OPS = ("forward", "backward", "cell_forward", "cell_backward")
+OPS = ("forward", "backward", "cell_forward", "cell_backward", "layer_norm_lstm", "layer_norm_lstm_backward")
 needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
 
 
@@ -140,3 +140,26 @@ def test_swap_memory_bounds_device_memory(cell_name):
     assert_close(results[1][0], results[0][0])
     for a, b in zip(results[0][1], results[1][1]):
         assert_close(b, a)
+
+
+@needs_gpu
+@pytest.mark.parametrize("formulation", ["haste", "tf"])
+@pytest.mark.parametrize("lengths", [False, True])
+def test_cuda_layer_norm_kernels_match_the_cpu_kernels(formulation, lengths):
+    from test_layer_norm_ops import HASTE, TF, make_inputs as ln_inputs, run_op
+    separate = formulation == "haste"
+    options = HASTE if separate else TF
+    tensors, extras = ln_inputs(6, 5, 4, 40, separate=separate, mask=not separate, lengths=lengths)
+    on_gpu = {k: (v.detach().cuda().requires_grad_() if v is not None else None) for k, v in tensors.items()}
+    gpu_extras = dict(extras, g_mask=extras["g_mask"].cuda() if extras["g_mask"] is not None else None)
+    expected, got = run_op(tensors, extras, options), run_op(on_gpu, gpu_extras, options)
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a.cpu(), b, rtol=1e-9, atol=1e-9)
+    grads = [torch.randn_like(t) for t in expected]
+    inputs = [t for t in tensors.values() if t is not None]
+    gpu_inputs = [t for t in on_gpu.values() if t is not None]
+    for a, b in zip(torch.autograd.grad(got, gpu_inputs, [g.cuda() for g in grads]),
+                    torch.autograd.grad(expected, inputs, grads)):
+        torch.testing.assert_close(a.cpu(), b, rtol=1e-8, atol=1e-9)
+    torch.library.opcheck(ops.layer_norm_lstm.default, (*on_gpu.values(), extras["sequence_lengths"],
+                                                        gpu_extras["g_mask"]), dict(options))

@@ -2,24 +2,18 @@
 // per instruction-set level like lstm_kernel.cpp.
 //
 // The norms need statistics over all gates of a row, which a team that splits the hidden units would have to
-// reduce across threads at every step (a second barrier per step). The team splits the batch rows instead: each
-// thread runs its own rows through every step -- their input projection, all 4H columns of their recurrent product,
-// the norms and the gate math -- so that a row's statistics are one thread's, and no step waits for another thread.
+// reduce across threads at every step (a second barrier per step). The loops split the batch rows instead
+// (rows_split_loop.h), so that a row's statistics are one thread's.
 #include "layer_norm_lstm_kernel.h"
-
-#include <ATen/Parallel.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <type_traits>
 #include <utility>
 
 #include "../activations.h"
 #include "buffer_pool.h"
-#include "gemm.h"
-#include "packed_gemm.h"
+#include "rows_split_loop.h"
 #include "time_loop.h"
 
 namespace fastlstm::cpu::FASTLSTM_ISA_NAMESPACE {
@@ -219,30 +213,6 @@ void backward_row(const Params<scalar_t>& p, const Slots& slots, const scalar_t*
   }
 }
 
-// Team size: rows split, at least kMinRowsPerThread rows a thread, and a step worth a team (see time_loop.h).
-inline int64_t row_team_size(int64_t batch, int64_t hidden_size) {
-  const int64_t step_flops = 2 * batch * 4 * hidden_size * hidden_size;
-  if (step_flops < kMinStepFlopsForTeam || at::in_parallel_region()) return 1;
-  return std::clamp<int64_t>(batch / kMinRowsPerThread, 1, at::get_num_threads());
-}
-
-// Rows id, id + count, ... of the first `rows`: how many belong to thread id of count.
-inline int64_t own_rows(int64_t rows, int64_t id, int64_t count) {
-  return rows > id ? (rows - id + count - 1) / count : 0;
-}
-
-// Packs panels [q0, q1) of the columns of B into `panels` (each of k * kPanelColumns floats): thread id of count
-// packs its share.
-inline void pack_share(const float* b_kn, const float* b_nk, int64_t ldb, int64_t k, int64_t width, float* panels,
-                       int64_t id, int64_t count) {
-  const int64_t total = panel_count(width), per = (total + count - 1) / count;
-  const int64_t q0 = std::min(total, id * per), q1 = std::min(total, q0 + per);
-  if (q1 > q0) {
-    pack_panels(b_kn, b_nk, ldb, k, q0 * kPanelColumns, std::min(width, q1 * kPanelColumns) - q0 * kPanelColumns,
-                panels + q0 * k * kPanelColumns);
-  }
-}
-
 template <typename scalar_t>
 using ForwardRow = void (*)(const Params<scalar_t>&, const Slots&, scalar_t*, scalar_t*, scalar_t*,
                             const scalar_t*, scalar_t*, scalar_t*);
@@ -257,69 +227,28 @@ ForwardRow<scalar_t> forward_row_for(const Params<scalar_t>& p) {
 
 template <typename scalar_t>
 void forward_loop(const Params<scalar_t>& p) {
-  const int64_t T = p.seq_len, B = p.batch, I = p.input_size, H = p.hidden_size, G = 4 * H;
-  const int64_t W = p.workspace_width();
+  const int64_t B = p.batch, H = p.hidden_size, W = p.workspace_width();
   const bool training = p.workspace != nullptr;
   const Slots slots(H, p.separate());
   std::memcpy(p.h_n, p.h0, B * H * sizeof(scalar_t));
   std::memcpy(p.c_n, p.c0, B * H * sizeof(scalar_t));
-
-  // Training projects the inputs of all steps into the workspace rows' LN(a) slots, where they are normalised in
-  // place; inference a chunk of ~1024 rows at a time into a scratch (see lstm_kernel.cpp's forward_loop).
-  const int64_t chunk_steps = training ? T : std::clamp<int64_t>(1024 / B, 1, T);
-  const PooledScratch<scalar_t> projection(training ? 0 : chunk_steps * B * G);
-  scalar_t* proj = training ? p.workspace + slots.input_hat : projection.data();
-  const int64_t proj_ld = training ? W : G;
-
-  const int64_t threads = row_team_size(B, H);
-  const int64_t rows_per_thread = (B + threads - 1) / threads;
-  // Per thread: its rows' recurrent products [rows, 4H] and, in inference, one workspace row to compute in.
-  const int64_t thread_scratch = rows_per_thread * G + (training ? 0 : W);
-  const PooledScratch<scalar_t> scratch(threads * thread_scratch);
-  const GemmWeight<scalar_t> w_ih =
-      gemm_weight(p.w_ih, false, G, I, T * B, chunk_steps * rows_per_thread, /*want_w_t=*/true);
-  // float: the recurrent product on W_hh^T packed in panels once per call (every thread reads all of them);
-  // double and calls of a few steps: the GEMM engines.
-  const bool packed = std::is_same_v<scalar_t, float> && T >= kMinStepsForPacking;
-  const PooledScratch<float> panels(packed ? panel_count(G) * H * kPanelColumns : 0);
-  const GemmWeight<scalar_t> w_hh = packed ? GemmWeight<scalar_t>{}
-                                           : gemm_weight(p.w_hh, false, G, H, T * B, rows_per_thread, true);
+  const RowsSplitShape<scalar_t> shape{p.seq_len, B, p.input_size, H, 4, p.active_rows};
+  const int64_t threads = rows_team_size(B, H, 4);
+  // Training projects the inputs into the workspace rows' LN(a) slots, where they are normalised in place; inference
+  // computes each row in a scratch workspace row of its thread.
+  const PooledScratch<scalar_t> scratch_rows(training ? 0 : threads * W);
   const ForwardRow<scalar_t> row = forward_row_for(p);
-
-  run_team(threads, H, [&](int64_t, int64_t, const auto& sync) {
-    const int64_t id = omp_get_thread_num(), count = omp_get_num_threads();
-    scalar_t* rec = scratch.data() + id * thread_scratch;
-    scalar_t* ws_scratch = rec + rows_per_thread * G;
-    if constexpr (std::is_same_v<scalar_t, float>) {
-      if (packed) pack_share(nullptr, p.w_hh, H, H, G, panels.data(), id, count);
-    }
-    sync();  // each thread packed a share; every thread reads them all
-    for (int64_t t = 0; t < T; ++t) {
-      const int64_t chunk_step = t % chunk_steps;
-      if (chunk_step == 0) {
-        project_own_rows(p.x, B, I, G, w_ih, t, std::min(T, t + chunk_steps), id, count, proj, proj_ld);
-      }
-      const int64_t running = own_rows(p.rows_at(t), id, count), all = own_rows(B, id, count);
-      const scalar_t* h_prev = (t == 0 ? p.h0 : p.output + (t - 1) * B * H) + id * H;
-      if (running > 0) {
-        if constexpr (std::is_same_v<scalar_t, float>) {
-          if (packed) packed_gemm(running, H, h_prev, count * H, panels.data(), G, /*accumulate=*/false, rec, G);
-        }
-        if (!packed) gemm_columns<scalar_t>(running, G, H, 0, G, h_prev, w_hh, 0, rec, G, count * H);
-      }
-      for (int64_t i = 0; i < running; ++i) {
-        const int64_t b = id + i * count;
-        scalar_t* ws = training ? p.workspace + (t * B + b) * W : ws_scratch;
-        row(p, slots, proj + (chunk_step * B + b) * proj_ld, rec + i * G, ws,
-            p.g_mask ? p.g_mask + (t * B + b) * H : nullptr, p.c_n + b * H, p.output + (t * B + b) * H);
-      }
-      for (int64_t i = running; i < all; ++i) {  // finished rows: zero output, a defined workspace
-        const int64_t b = id + i * count;
+  rows_split_forward(
+      shape, threads, p.x, p.h0, p.w_ih, p.w_hh, p.output, training ? p.workspace + slots.input_hat : nullptr, W,
+      [&](int64_t t, int64_t b, scalar_t* a, scalar_t* rec, int64_t id) {
+        scalar_t* ws = training ? p.workspace + (t * B + b) * W : scratch_rows.data() + id * W;
+        row(p, slots, a, rec, ws, p.g_mask ? p.g_mask + (t * B + b) * H : nullptr, p.c_n + b * H,
+            p.output + (t * B + b) * H);
+      },
+      [&](int64_t t, int64_t b) {  // finished rows: zero output, a defined workspace
         std::fill(p.output + (t * B + b) * H, p.output + (t * B + b + 1) * H, scalar_t(0));
         if (training) std::fill(p.workspace + (t * B + b) * W, p.workspace + (t * B + b + 1) * W, scalar_t(0));
-      }
-    }
-  });
+      });
   hidden_from_output(p);
 }
 
@@ -338,7 +267,7 @@ BackwardRow<scalar_t> backward_row_for(const Params<scalar_t>& p) {
 
 template <typename scalar_t>
 void backward_loop(const Params<scalar_t>& p) {
-  const int64_t T = p.seq_len, B = p.batch, I = p.input_size, H = p.hidden_size, G = 4 * H;
+  const int64_t T = p.seq_len, B = p.batch, H = p.hidden_size, G = 4 * H;
   const int64_t W = p.workspace_width();
   const Slots slots(H, p.separate());
   // grad_h0 / grad_c0 carry the running gradients of h and c; rows not yet started hold the final state's.
@@ -349,50 +278,31 @@ void backward_loop(const Params<scalar_t>& p) {
       std::fill(out, out + B * H, scalar_t(0));
     }
   }
-  const int64_t threads = row_team_size(B, H);
+  const RowsSplitShape<scalar_t> shape{T, B, p.input_size, H, 4, p.active_rows};
+  const int64_t threads = rows_team_size(B, H, 4);
+  // Per thread: 5H of row scratch, then its sums of the gains' and shifts' gradients.
   const int64_t thread_scratch = 5 * H + kAccumulatorUnits * H;
   PooledScratch<scalar_t> scratch(threads * thread_scratch);
   std::fill(scratch.data(), scratch.data() + threads * thread_scratch, scalar_t(0));
-  // float: dh on W_hh [4H, H] packed in panels of its H columns; double, few steps or rows: the engines.
-  const bool packed = std::is_same_v<scalar_t, float> && T >= kMinStepsForPacking && B >= kMinRowsForPackedBackward;
-  const PooledScratch<float> panels(packed ? panel_count(H) * G * kPanelColumns : 0);
   const BackwardRow<scalar_t> row = backward_row_for(p);
   scalar_t* const d_input = p.grad_input_pre;
   scalar_t* const d_recurrent = p.grad_recurrent_pre;
-
-  run_team(threads, H, [&](int64_t, int64_t, const auto& sync) {
-    const int64_t id = omp_get_thread_num(), count = omp_get_num_threads();
-    scalar_t* own_scratch = scratch.data() + id * thread_scratch;
-    scalar_t* acc = own_scratch + 5 * H;
-    if constexpr (std::is_same_v<scalar_t, float>) {
-      if (packed) pack_share(p.w_hh, nullptr, H, G, H, panels.data(), id, count);
-    }
-    sync();
-    for (int64_t t = T - 1; t >= 0; --t) {
-      const int64_t running = own_rows(p.rows_at(t), id, count), all = own_rows(B, id, count);
-      for (int64_t i = 0; i < running; ++i) {
-        const int64_t b = id + i * count, tb = t * B + b;
+  rows_split_backward(
+      shape, threads, p.w_hh, p.grad_h0, d_recurrent,
+      [&](int64_t t, int64_t b, int64_t id) {
+        const int64_t tb = t * B + b;
+        scalar_t* own_scratch = scratch.data() + id * thread_scratch;
         const scalar_t* c_prev = t > 0 ? p.saved_workspace + ((t - 1) * B + b) * W + slots.cell : p.c0 + b * H;
         row(p, slots, p.saved_workspace + tb * W, c_prev, p.g_mask ? p.g_mask + tb * H : nullptr,
             p.grad_output ? p.grad_output + tb * H : nullptr, p.grad_h0 + b * H, p.grad_c0 + b * H,
-            d_input + tb * G, d_recurrent + tb * G, own_scratch, acc);
-      }
-      for (int64_t i = running; i < all; ++i) {  // rows not running: no gradient to the weights
-        const int64_t tb = t * B + id + i * count;
+            d_input + tb * G, d_recurrent + tb * G, own_scratch, own_scratch + 5 * H);
+        std::fill(p.grad_h0 + b * H, p.grad_h0 + (b + 1) * H, scalar_t(0));  // h_{t-1} reaches h only via W_hh
+      },
+      [&](int64_t t, int64_t b) {  // rows not running: no gradient to the weights
+        const int64_t tb = t * B + b;
         std::fill(d_input + tb * G, d_input + (tb + 1) * G, scalar_t(0));
         std::fill(d_recurrent + tb * G, d_recurrent + (tb + 1) * G, scalar_t(0));
-      }
-      if (running == 0) continue;
-      // dh_{t-1} of the running rows = d_r . W_hh (the output gradient of t-1 is added when t-1 is processed).
-      const scalar_t* d_r = d_recurrent + (t * B + id) * G;
-      if constexpr (std::is_same_v<scalar_t, float>) {
-        if (packed) packed_gemm(running, G, d_r, count * G, panels.data(), H, false, p.grad_h0 + id * H, count * H);
-      }
-      if (!packed) {
-        gemm<scalar_t>(false, false, running, H, G, 1, d_r, count * G, p.w_hh, H, 0, p.grad_h0 + id * H, count * H);
-      }
-    }
-  });
+      });
 
   // The per-thread sums, and the input and weight gradients as GEMMs over all steps.
   const int64_t sums[][2] = {{0, G}, {G, G}, {2 * G, G}, {3 * G, H}, {3 * G + H, H}};
@@ -406,14 +316,8 @@ void backward_loop(const Params<scalar_t>& p) {
       for (int64_t j = 0; j < sums[k][1]; ++j) targets[k][j] += acc[j];
     }
   }
-  const int64_t rows_total = T * B;
-  gemm<scalar_t>(false, false, rows_total, I, G, 1, d_input, G, p.w_ih, I, 0, p.grad_x, I);
-  gemm<scalar_t>(true, false, G, I, rows_total, 1, d_input, G, p.x, I, 0, p.grad_w_ih, I);
-  gemm<scalar_t>(true, false, G, H, B, 1, d_recurrent, G, p.h0, H, 0, p.grad_w_hh, H);
-  if (T > 1) {
-    gemm<scalar_t>(true, false, G, H, rows_total - B, 1, d_recurrent + B * G, G, p.saved_output, H, 1, p.grad_w_hh,
-                   H);
-  }
+  input_and_weight_gradients(T, B, p.input_size, H, G, p.x, p.h0, p.saved_output, p.w_ih, d_input, d_recurrent,
+                             p.grad_x, p.grad_w_ih, p.grad_w_hh);
 }
 
 }  // namespace

@@ -29,8 +29,8 @@ void forward_units(const LstmParams<scalar_t>& p, int64_t j0, int64_t j1, const 
                    const scalar_t* __restrict__ rec, int64_t rec_stride, scalar_t* __restrict__ pre,
                    scalar_t* __restrict__ c, scalar_t* __restrict__ h) {
   // Locals, not p's fields: stores through the pointers could otherwise alias p and force reloads in the loop.
-  const int64_t H = p.hidden_size, G = 4 * H, F = p.f_block * H, Gg = p.g_block * H;
-  const int64_t rec_f = p.f_block * rec_stride, rec_g = p.g_block * rec_stride, rec_o = 3 * rec_stride;
+  const int64_t H = p.hidden_size, G = 4 * H, F = p.layout.f_block * H, Gg = p.layout.g_block * H;
+  const int64_t rec_f = p.layout.f_block * rec_stride, rec_g = p.layout.g_block * rec_stride, rec_o = 3 * rec_stride;
   const scalar_t forget_bias = p.forget_bias, cell_clip = p.cell_clip;
   const scalar_t* __restrict__ w_peephole = p.w_peephole;
   // Without a tile, rec is read as zeros at a fixed place (the compiler folds the additions away).
@@ -79,7 +79,7 @@ template <typename scalar_t, bool kPeephole>
 void backward_units(const LstmParams<scalar_t>& p, int64_t j0, int64_t j1, const scalar_t* __restrict__ gates,
                     const scalar_t* __restrict__ c_prev, const scalar_t* __restrict__ grad_out,
                     const scalar_t* __restrict__ dh, scalar_t* __restrict__ dc, scalar_t* __restrict__ d_pre) {
-  const int64_t H = p.hidden_size, G = 4 * H, F = p.f_block * H, Gg = p.g_block * H;
+  const int64_t H = p.hidden_size, G = 4 * H, F = p.layout.f_block * H, Gg = p.layout.g_block * H;
   const scalar_t cell_clip = p.cell_clip;
   const scalar_t* __restrict__ w_peephole = p.w_peephole;
   // Two loops, not a test of grad_out per unit: a conditional load keeps the loop from vectorising.
@@ -131,7 +131,7 @@ void forward_rows_split(const LstmParams<float>& p, int64_t threads, int64_t chu
     // rows are sorted longest first, and a block split would leave the threads of the short rows idle.
     const int64_t id = omp_get_thread_num(), count = omp_get_num_threads();
     const auto own_rows = [&](int64_t rows) { return rows > id ? (rows - id + count - 1) / count : int64_t{0}; };
-    panels.pack(p.w_hh, p.tf_layout, j0, j1);
+    panels.pack(p.w_hh, p.layout.tf, j0, j1);
     sync();  // each thread packed a slice; every thread reads them all
     for (int64_t t = 0; t < T; ++t) {
       const int64_t chunk_step = t % chunk_steps;
@@ -178,17 +178,17 @@ void forward_loop(const LstmParams<scalar_t>& p) {
   for (int64_t k = 0; k < G; ++k) {
     bias[k] = (p.b_ih ? p.b_ih[k] : scalar_t(0)) + (p.b_hh ? p.b_hh[k] : scalar_t(0));
   }
-  const GemmWeight<scalar_t> w_ih = gemm_weight(p.w_ih, p.tf_layout, G, p.input_size, T * B, chunk_steps * B, true);
+  const GemmWeight<scalar_t> w_ih = gemm_weight(p.w_ih, p.layout.tf, G, p.input_size, T * B, chunk_steps * B, true);
   // float: the recurrent product on panels packed once per call; double, and calls of a few steps (single steps:
   // packing would read and write the weight once more than the product reads it): the GEMM engines.
   const bool packed = std::is_same_v<scalar_t, float> && T >= kMinStepsForPacking;
   const GemmWeight<scalar_t> w_hh =
-      packed ? GemmWeight<scalar_t>{} : gemm_weight(p.w_hh, p.tf_layout, G, R, T * B, B, true);
+      packed ? GemmWeight<scalar_t>{} : gemm_weight(p.w_hh, p.layout.tf, G, R, T * B, B, true);
   const RecurrentPanels panels(packed ? H : 0, packed ? R : 0);
   // With a projection each step's o * tanh(c) [B, H] goes to cell_out first; h = cell_out . w_hr^T [B, P].
   const bool projected = p.w_hr != nullptr;
   const GemmWeight<scalar_t> w_hr =
-      projected ? gemm_weight(p.w_hr, p.tf_layout, R, H, T * B, B, true) : GemmWeight<scalar_t>{};
+      projected ? gemm_weight(p.w_hr, p.layout.tf, R, H, T * B, B, true) : GemmWeight<scalar_t>{};
   const PooledScratch<scalar_t> cell_out(projected ? B * H : 0);
 
   const int64_t threads = team_size(T, B, H);
@@ -204,7 +204,7 @@ void forward_loop(const LstmParams<scalar_t>& p) {
   run_team(threads, H, [&](int64_t j0, int64_t j1, const auto& sync) {
     const auto [r0, r1] = recurrent_slice(j0, j1, H, R);
     if constexpr (std::is_same_v<scalar_t, float>) {
-      if (packed) panels.pack(p.w_hh, p.tf_layout, j0, j1);
+      if (packed) panels.pack(p.w_hh, p.layout.tf, j0, j1);
     }
     for (int64_t t = 0; t < T; ++t) {
       const int64_t chunk_step = t % chunk_steps;
@@ -268,13 +268,13 @@ void backward_loop(const LstmParams<scalar_t>& p) {
     std::fill(p.grad_c0, p.grad_c0 + B * H, scalar_t(0));
   }
   const auto units = p.w_peephole ? backward_units<scalar_t, true> : backward_units<scalar_t, false>;
-  const GemmWeight<scalar_t> w_ih = gemm_weight(p.w_ih, p.tf_layout, G, I, T * B, T * B, false);
+  const GemmWeight<scalar_t> w_ih = gemm_weight(p.w_ih, p.layout.tf, G, I, T * B, T * B, false);
   // float: dh on panels of w_hh packed once per call (each thread packs its columns [r0, r1)); double, calls of a
   // few steps and batches of a few rows: the engines (measured at batch 1, C3: 0.75 ms with the engines' GEMV
   // against 1.16 ms packed; at C4 packing wins, 27.7 -> 25.7 ms).
   const bool packed = std::is_same_v<scalar_t, float> && T >= kMinStepsForPacking && B >= kMinRowsForPackedBackward;
   const GemmWeight<scalar_t> w_hh =
-      packed ? GemmWeight<scalar_t>{} : gemm_weight(p.w_hh, p.tf_layout, G, R, T * B, B, false);
+      packed ? GemmWeight<scalar_t>{} : gemm_weight(p.w_hh, p.layout.tf, G, R, T * B, B, false);
   // A thread's panels start at panel panel_count(r0) + j0 / kSliceAlign: past every earlier thread's (each earlier
   // slice is at least kSliceAlign units and adds at most one partial panel), whatever the widths.
   const PooledScratch<float> dh_panels(packed ? (panel_count(R) + H / kSliceAlign + 1) * G * kPanelColumns : 0);
@@ -282,7 +282,7 @@ void backward_loop(const LstmParams<scalar_t>& p) {
   // grad_cell [B, H] that of the step's o * tanh(c), grad_proj . w_hr.
   const bool projected = p.w_hr != nullptr;
   const GemmWeight<scalar_t> w_hr =
-      projected ? gemm_weight(p.w_hr, p.tf_layout, R, H, T * B, B, false) : GemmWeight<scalar_t>{};
+      projected ? gemm_weight(p.w_hr, p.layout.tf, R, H, T * B, B, false) : GemmWeight<scalar_t>{};
   const PooledScratch<scalar_t> grad_proj(projected ? T * B * R : 0);
   const PooledScratch<scalar_t> grad_cell(projected ? B * H : 0);
 
@@ -292,7 +292,7 @@ void backward_loop(const LstmParams<scalar_t>& p) {
     if constexpr (std::is_same_v<scalar_t, float>) {
       if (packed) {
         thread_panels = dh_panels.data() + (panel_count(r0) + j0 / kSliceAlign) * G * kPanelColumns;
-        pack_panels(p.tf_layout ? nullptr : p.w_hh, p.tf_layout ? p.w_hh : nullptr, p.tf_layout ? G : R, G, r0,
+        pack_panels(p.layout.tf ? nullptr : p.w_hh, p.layout.tf ? p.w_hh : nullptr, p.layout.tf ? G : R, G, r0,
                     r1 - r0, thread_panels);
       }
     }
@@ -346,7 +346,7 @@ void backward_loop(const LstmParams<scalar_t>& p) {
   // instead of the 4H * TB of grad_pre; the [K, 4H] results are small.
   const int64_t rows_total = T * B;
   gemm_by_weight(rows_total, G, I, 0, I, p.grad_pre, w_ih, p.grad_x, I);
-  if (!p.tf_layout && rows_total < std::min(I, R)) {
+  if (!p.layout.tf && rows_total < std::min(I, R)) {
     // Few rows (single steps): torch's grad_w [4H, K] = grad_pre^T . in directly. Transposing grad_pre (4H * TB
     // values, inside gemm) costs less than transposing the [K, 4H] products into place below.
     gemm<scalar_t>(true, false, G, I, rows_total, 1, p.grad_pre, G, p.x, I, 0, p.grad_w_ih, I);
@@ -358,16 +358,16 @@ void backward_loop(const LstmParams<scalar_t>& p) {
   } else {
     const PooledScratch<scalar_t> inputs_t(std::max(I, R) * rows_total);
     // In TF's layout the [K, 4H] products are the gradients themselves; in torch's they are transposed into place.
-    const PooledScratch<scalar_t> grad_w_t(p.tf_layout ? 0 : std::max(I, R) * G);
+    const PooledScratch<scalar_t> grad_w_t(p.layout.tf ? 0 : std::max(I, R) * G);
     transpose(p.x, rows_total, I, I, inputs_t.data());
-    scalar_t* grad_w_ih_t = p.tf_layout ? p.grad_w_ih : grad_w_t.data();
+    scalar_t* grad_w_ih_t = p.layout.tf ? p.grad_w_ih : grad_w_t.data();
     gemm<scalar_t>(false, false, I, G, rows_total, 1, inputs_t.data(), rows_total, p.grad_pre, G, 0, grad_w_ih_t, G);
-    if (!p.tf_layout) transpose(grad_w_t.data(), I, G, G, p.grad_w_ih);
+    if (!p.layout.tf) transpose(grad_w_t.data(), I, G, G, p.grad_w_ih);
     transpose(p.h0, B, R, R, inputs_t.data(), rows_total);
     transpose(p.saved_output, rows_total - B, R, R, inputs_t.data() + B, rows_total);
-    scalar_t* grad_w_hh_t = p.tf_layout ? p.grad_w_hh : grad_w_t.data();
+    scalar_t* grad_w_hh_t = p.layout.tf ? p.grad_w_hh : grad_w_t.data();
     gemm<scalar_t>(false, false, R, G, rows_total, 1, inputs_t.data(), rows_total, p.grad_pre, G, 0, grad_w_hh_t, G);
-    if (!p.tf_layout) transpose(grad_w_t.data(), R, G, G, p.grad_w_hh);
+    if (!p.layout.tf) transpose(grad_w_t.data(), R, G, G, p.grad_w_hh);
   }
   if (projected) {
     // grad_w_hr = grad_proj^T . cell_out over all steps, cell_out = o * tanh(c) recomputed from the workspace (zero
@@ -379,7 +379,7 @@ void backward_loop(const LstmParams<scalar_t>& p) {
         for (int64_t j = 0; j < H; ++j) cell_out.data()[row * H + j] = ws[3 * H + j] * tanh_act(ws[G + j]);
       }
     });
-    if (p.tf_layout) {  // TF's projection kernel [H, P]
+    if (p.layout.tf) {  // TF's projection kernel [H, P]
       gemm<scalar_t>(true, false, H, R, rows_total, 1, cell_out.data(), H, grad_proj.data(), R, 0, p.grad_w_hr, R);
     } else {
       gemm<scalar_t>(true, false, R, H, rows_total, 1, grad_proj.data(), R, cell_out.data(), H, 0, p.grad_w_hr, H);
@@ -405,7 +405,7 @@ void backward_loop(const LstmParams<scalar_t>& p) {
       const scalar_t* c = p.saved_workspace + (t * B + b) * ws_width + G;
       for (int64_t j = 0; j < H; ++j) {
         p.grad_w_peephole[j] += d_pre[j] * c_prev[j];
-        p.grad_w_peephole[H + j] += d_pre[p.f_block * H + j] * c_prev[j];
+        p.grad_w_peephole[H + j] += d_pre[p.layout.f_block * H + j] * c_prev[j];
         p.grad_w_peephole[2 * H + j] += d_pre[3 * H + j] * c[j];
       }
     }

@@ -55,7 +55,7 @@ template <typename scalar_t, bool kPeephole>
 __global__ void forward_step_kernel(LstmParams<scalar_t> p, int64_t rows, scalar_t* pre_t, scalar_t* out_t,
                                     bool keep_workspace) {
   const int64_t H = p.hidden_size, G = 4 * H, ws_width = kWorkspaceWidth * H;
-  const int64_t F = p.f_block * H, Gg = p.g_block * H;
+  const int64_t F = p.layout.f_block * H, Gg = p.layout.g_block * H;
   const int64_t index = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (index >= rows * H) return;
   const int64_t b = index / H, j = index % H;
@@ -79,7 +79,7 @@ __global__ void forward_step_kernel(LstmParams<scalar_t> p, int64_t rows, scalar
 template <typename scalar_t, bool kPeephole>
 __global__ void backward_step_kernel(LstmParams<scalar_t> p, int64_t t, int64_t rows, scalar_t* grad_pre_t) {
   const int64_t B = p.batch, H = p.hidden_size, G = 4 * H, ws_width = kWorkspaceWidth * H;
-  const int64_t F = p.f_block * H, Gg = p.g_block * H;
+  const int64_t F = p.layout.f_block * H, Gg = p.layout.g_block * H;
   const int64_t index = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (index >= rows * H) return;
   const int64_t b = index / H, j = index % H;
@@ -129,12 +129,12 @@ void lstm_forward(const LstmParams<scalar_t>& p) {
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   }
   // torch layout: W [4H, K], read transposed; TF layout: W^T [K, 4H] as it is.
-  gemm<scalar_t>(false, !p.tf_layout, T * B, G, I, 1, p.x, I, p.w_ih, p.tf_layout ? G : I, 1, workspace, ws_width);
+  gemm<scalar_t>(false, !p.layout.tf, T * B, G, I, 1, p.x, I, p.w_ih, p.layout.tf ? G : I, 1, workspace, ws_width);
   for (int64_t t = 0; t < T; ++t) {
     const int64_t rows = p.rows_at(t);
     scalar_t* pre_t = workspace + t * B * ws_width;
     const scalar_t* h_prev = t == 0 ? p.h0 : p.output + (t - 1) * B * H;
-    gemm<scalar_t>(false, !p.tf_layout, rows, G, H, 1, h_prev, H, p.w_hh, p.tf_layout ? G : H, 1, pre_t, ws_width);
+    gemm<scalar_t>(false, !p.layout.tf, rows, G, H, 1, h_prev, H, p.w_hh, p.layout.tf ? G : H, 1, pre_t, ws_width);
     scalar_t* out_t = p.output ? p.output + t * B * H : nullptr;
     if (rows > 0) {
       const auto kernel = p.w_peephole ? forward_step_kernel<scalar_t, true> : forward_step_kernel<scalar_t, false>;
@@ -166,12 +166,12 @@ void lstm_backward(const LstmParams<scalar_t>& p) {
     if (rows < B) {
       C10_CUDA_CHECK(cudaMemsetAsync(grad_pre_t + rows * G, 0, (B - rows) * G * sizeof(scalar_t), stream));
     }
-    gemm<scalar_t>(false, p.tf_layout, rows, H, G, 1, grad_pre_t, G, p.w_hh, p.tf_layout ? G : H, 0, p.grad_h0, H);
+    gemm<scalar_t>(false, p.layout.tf, rows, H, G, 1, grad_pre_t, G, p.w_hh, p.layout.tf ? G : H, 0, p.grad_h0, H);
   }
   const int64_t rows_total = T * B;
-  gemm<scalar_t>(false, p.tf_layout, rows_total, I, G, 1, p.grad_pre, G, p.w_ih, p.tf_layout ? G : I, 0, p.grad_x,
+  gemm<scalar_t>(false, p.layout.tf, rows_total, I, G, 1, p.grad_pre, G, p.w_ih, p.layout.tf ? G : I, 0, p.grad_x,
                  I);
-  if (p.tf_layout) {  // gradients of W^T [K, 4H]: in^T . grad_pre
+  if (p.layout.tf) {  // gradients of W^T [K, 4H]: in^T . grad_pre
     gemm<scalar_t>(true, false, I, G, rows_total, 1, p.x, I, p.grad_pre, G, 0, p.grad_w_ih, G);
     gemm<scalar_t>(true, false, H, G, B, 1, p.h0, H, p.grad_pre, G, 0, p.grad_w_hh, G);
     gemm<scalar_t>(true, false, H, G, rows_total - B, 1, p.saved_output, H, p.grad_pre + B * G, G, 1, p.grad_w_hh, G);
@@ -190,7 +190,7 @@ void lstm_backward(const LstmParams<scalar_t>& p) {
   const at::Tensor c_prev = at::cat({view_of(p.c0, {1, B, H}), c.narrow(0, 0, T - 1)});
   const at::Tensor grad_w_peephole = view_of(p.grad_w_peephole, {3, H});
   const at::Tensor peephole_inputs[3] = {c_prev, c_prev, c};  // w_ci, w_cf read c_prev; w_co the new c
-  const int64_t gate_of_row[3] = {0, p.f_block, 3};            // gates i, f, o
+  const int64_t gate_of_row[3] = {0, p.layout.f_block, 3};            // gates i, f, o
   for (int64_t row = 0; row < 3; ++row) {
     at::Tensor out = grad_w_peephole[row];
     at::sum_out(out, grad_pre.select(2, gate_of_row[row]) * peephole_inputs[row], {0, 1});

@@ -3,7 +3,9 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
 
+#include "../layer_norm_lstm_op_driver.h"
 #include "../lstm_op_driver.h"
+#include "layer_norm_lstm_kernel.h"
 #include "lstm_kernel.h"
 
 namespace fastlstm {
@@ -25,6 +27,14 @@ struct CudaKernels {
   static void backward(const LstmParams<scalar_t>& p) {
     cuda::lstm_backward(p);
   }
+  template <typename scalar_t>
+  static void layer_norm_forward(const LayerNormLstmParams<scalar_t>& p) {
+    cuda::layer_norm_lstm_forward(p);
+  }
+  template <typename scalar_t>
+  static void layer_norm_backward(const LayerNormLstmParams<scalar_t>& p) {
+    cuda::layer_norm_lstm_backward(p);
+  }
   static at::Tensor workspace_empty(at::IntArrayRef sizes, const at::TensorOptions& options) {
     return at::empty(sizes, options);  // torch's caching allocator already reuses device memory
   }
@@ -37,6 +47,9 @@ TORCH_LIBRARY_IMPL(fastlstm, CUDA, m) {
   m.impl("backward", static_cast<BackwardSignature*>(&backward_op<CudaKernels>));
   m.impl("cell_forward", static_cast<CellForwardSignature*>(&cell_forward_op<CudaKernels>));
   m.impl("cell_backward", static_cast<CellBackwardSignature*>(&cell_backward_op<CudaKernels>));
+  m.impl("layer_norm_lstm", static_cast<LayerNormForwardSignature*>(&layer_norm_lstm_op<CudaKernels>));
+  m.impl("layer_norm_lstm_backward",
+         static_cast<LayerNormBackwardSignature*>(&layer_norm_lstm_backward_op<CudaKernels>));
 }
 
 }  // namespace fastlstm

@@ -198,12 +198,17 @@ def lstm_cell_on(chosen, x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None
 
 
 LAYER_NORM_BACKENDS = ("auto", "fused", "reference")
-# The layer-normalised LSTM's fused kernels run on the CPU only so far (no CUDA kernels yet).
-LAYER_NORM_FUSED_DEVICES = ("cpu",)
+# Where the layer-normalised LSTM's fused kernels run: the CPU, and CUDA when this build compiled its kernels.
+LAYER_NORM_FUSED_DEVICES = ("cpu", "cuda") if torch._C._dispatch_has_kernel_for_dispatch_key(
+    "fastlstm::layer_norm_lstm", "CUDA") else ("cpu",)
+# What "auto" picks them for. Not CUDA yet: those kernels are built and linked but have not run on a GPU (no GPU has
+# been lent to this project's sessions); backend="fused" runs them, "auto" keeps the reference there until they have
+# been checked on one (tests/test_cuda.py).
+LAYER_NORM_AUTO_DEVICES = ("cpu",)
 
 
 def choose_layer_norm_backend(backend, x):
-    """"fused" or "reference" for the layer-normalised LSTM ("auto": fused wherever its kernels run)."""
+    """"fused" or "reference" for the layer-normalised LSTM ("auto": fused on LAYER_NORM_AUTO_DEVICES)."""
     if backend not in LAYER_NORM_BACKENDS:
         raise ValueError(f"backend must be one of {LAYER_NORM_BACKENDS}, got {backend!r}")
     if backend == "reference":
@@ -212,8 +217,9 @@ def choose_layer_norm_backend(backend, x):
     if x.dtype not in FUSED_DTYPES:
         missing = f"dtype {x.dtype} (fused kernels run float32 and float64)"
     elif x.device.type not in LAYER_NORM_FUSED_DEVICES:
-        missing = f"device {x.device.type} (the layer-norm LSTM's fused kernels run on the CPU only)"
-    if missing is None:
+        missing = (f"device {x.device.type} (the layer-norm LSTM's fused kernels run on "
+                   f"{', '.join(LAYER_NORM_FUSED_DEVICES)} in this build)")
+    if missing is None and (backend == "fused" or x.device.type in LAYER_NORM_AUTO_DEVICES):
         return "fused"
     if backend == "fused":
         raise ValueError(f"backend='fused' does not support {missing}; use backend='auto' or 'reference'")

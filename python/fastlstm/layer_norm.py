@@ -9,7 +9,8 @@ torch.nn.LSTM, so the same seed gives the same weights), then the layer norms' `
 ``ln_cell_weight`` and ``ln_cell_bias`` [H] (of the norm of c before its tanh): gains initialised to 1, shifts to 0.
 
 backend: "auto" (the fused kernels, torch.ops.fastlstm.layer_norm_lstm, on CPU float32/float64 tensors; the
-graph-composed reference elsewhere: the CUDA kernels of this cell are not written yet), "fused" or "reference".
+graph-composed reference elsewhere), "fused" (also on CUDA tensors where the build has the CUDA kernels: built and
+linked, not yet run on a GPU) or "reference".
 """
 
 import torch
