@@ -124,7 +124,7 @@ struct NoSecondDerivative : torch::autograd::Function<NoSecondDerivative<Signatu
 
   static variable_list backward(AutogradContext*, const variable_list&) {
     TORCH_CHECK(false,
-                "fastlstm: the fused LSTM ops have no second derivative (create_graph=True, then differentiating the "
+                "fastlstm: the fused ops have no second derivative (create_graph=True, then differentiating the "
                 "gradient); use backend='reference' for higher-order gradients");
   }
 };
@@ -165,6 +165,34 @@ struct LayerNormSequenceFunction : torch::autograd::Function<LayerNormSequenceFu
     if (!ctx->saved_data["bias"].toBool()) result[5] = at::Tensor();
     if (!s[6].defined()) result[7] = at::Tensor();
     result.resize(17);  // sequence_lengths, g_mask, groups, eps, forget_bias, carry_normalized_cell, training: none
+    return result;
+  }
+};
+
+// The GRU: inputs x, h0, w_ih, w_hh, b_ih, b_hh, then sequence_lengths and training, which have no gradient.
+struct GruSequenceFunction : torch::autograd::Function<GruSequenceFunction> {
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& h0,
+                               const at::Tensor& w_ih, const at::Tensor& w_hh, const OptTensor& b_ih,
+                               const OptTensor& b_hh, const OptTensor& sequence_lengths, bool training) {
+    static const auto op = op_handle<GruForwardSignature>("fastlstm::gru");
+    at::AutoDispatchBelowADInplaceOrView below_autograd;
+    auto result = as_list(op.call(x, h0, w_ih, w_hh, b_ih, b_hh, sequence_lengths, training));
+    ctx->mark_non_differentiable({result[2]});
+    ctx->set_materialize_grads(false);
+    ctx->saved_data["b_ih"] = b_ih.has_value();
+    ctx->saved_data["b_hh"] = b_hh.has_value();
+    ctx->save_for_backward({x, h0, w_ih, w_hh, or_undefined(sequence_lengths), result[0], result[2]});
+    return result;
+  }
+
+  static variable_list backward(AutogradContext* ctx, const variable_list& grads) {
+    static const auto op = op_handle<GruBackwardSignature>("fastlstm::gru_backward");
+    const variable_list s = ctx->get_saved_variables();
+    variable_list result =
+        as_list(op.call(optional(grads[0]), optional(grads[1]), s[0], s[1], s[2], s[3], optional(s[4]), s[5], s[6]));
+    if (!ctx->saved_data["b_ih"].toBool()) result[4] = at::Tensor();
+    if (!ctx->saved_data["b_hh"].toBool()) result[5] = at::Tensor();
+    result.resize(8);  // sequence_lengths, training: none
     return result;
   }
 };
@@ -238,6 +266,22 @@ LayerNormBackwardResult layer_norm_backward_autograd(
   return {r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9]};
 }
 
+GruForwardResult gru_autograd(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& w_ih,
+                              const at::Tensor& w_hh, const OptTensor& b_ih, const OptTensor& b_hh,
+                              const OptTensor& sequence_lengths, bool training) {
+  const variable_list r = GruSequenceFunction::apply(x, h0, w_ih, w_hh, b_ih, b_hh, sequence_lengths, training);
+  return {r[0], r[1], r[2]};
+}
+
+GruBackwardResult gru_backward_autograd(const OptTensor& grad_output, const OptTensor& grad_h_n, const at::Tensor& x,
+                                        const at::Tensor& h0, const at::Tensor& w_ih, const at::Tensor& w_hh,
+                                        const OptTensor& sequence_lengths, const at::Tensor& output,
+                                        const at::Tensor& workspace) {
+  const variable_list r = NoSecondDerivative<GruBackwardSignature>::apply(
+      "fastlstm::gru_backward", grad_output, grad_h_n, x, h0, w_ih, w_hh, sequence_lengths, output, workspace);
+  return {r[0], r[1], r[2], r[3], r[4], r[5]};
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(fastlstm, Autograd, m) {
@@ -247,6 +291,8 @@ TORCH_LIBRARY_IMPL(fastlstm, Autograd, m) {
   m.impl("cell_backward", static_cast<CellBackwardSignature*>(&cell_backward_autograd));
   m.impl("layer_norm_lstm", static_cast<LayerNormForwardSignature*>(&layer_norm_autograd));
   m.impl("layer_norm_lstm_backward", static_cast<LayerNormBackwardSignature*>(&layer_norm_backward_autograd));
+  m.impl("gru", static_cast<GruForwardSignature*>(&gru_autograd));
+  m.impl("gru_backward", static_cast<GruBackwardSignature*>(&gru_backward_autograd));
 }
 
 }  // namespace fastlstm

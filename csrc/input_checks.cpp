@@ -146,6 +146,31 @@ LstmSizes check_layer_norm_lstm_inputs(const char* op, const at::Tensor& x, cons
   return s;
 }
 
+LstmSizes check_gru_inputs(const char* op, const at::Tensor& x, const at::Tensor& h0, const at::Tensor& w_ih,
+                           const at::Tensor& w_hh, const std::optional<at::Tensor>& b_ih,
+                           const std::optional<at::Tensor>& b_hh) {
+  TORCH_CHECK(x.dim() == 3, op, ": expected x of 3 dims [seq_len, batch, input_size], got ", x.dim(),
+              " dims of shape ", shape_string(x.sizes()));
+  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op,
+              ": expected float32 or float64 tensors, got x of dtype ", x.scalar_type());
+  TORCH_CHECK(w_hh.dim() == 2 && w_hh.size(0) > 0 && w_hh.size(0) == 3 * w_hh.size(1), op,
+              ": expected w_hh of shape [3 * hidden_size, hidden_size], got ", shape_string(w_hh.sizes()));
+  LstmSizes s{x.size(0), x.size(1), x.size(2), w_hh.size(1), w_hh.size(1), 0};
+  const int64_t G = 3 * s.hidden_size;
+  check_same_kind(op, "w_hh", w_hh, x);
+  check_same_kind(op, "w_ih", w_ih, x);
+  check_shape(op, "w_ih", w_ih, {G, s.input_size}, "[3 * hidden_size, input_size] (input_size from x)");
+  check_same_kind(op, "h0", h0, x);
+  check_shape(op, "h0", h0, {s.batch, s.hidden_size}, "[batch, hidden_size]");
+  for (const auto& [name, t] : {std::pair<const char*, const std::optional<at::Tensor>*>{"b_ih", &b_ih},
+                                {"b_hh", &b_hh}}) {
+    if (!*t) continue;
+    check_same_kind(op, name, **t, x);
+    check_shape(op, name, **t, {G}, "[3 * hidden_size]");
+  }
+  return s;
+}
+
 at::Tensor check_sequence_lengths(const char* op, const at::Tensor& lengths, const LstmSizes& sizes,
                                   const at::Tensor& x) {
   TORCH_CHECK(lengths.device() == x.device() || lengths.device().is_cpu(), op,

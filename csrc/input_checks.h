@@ -30,6 +30,11 @@ LstmSizes check_layer_norm_lstm_inputs(const char* op, const at::Tensor& x, cons
                                        const at::Tensor& ln_cell_bias, const std::optional<at::Tensor>& g_mask,
                                        int64_t groups);
 
+// The GRU's inputs (see registration.cpp); recurrent_size is hidden_size.
+LstmSizes check_gru_inputs(const char* op, const at::Tensor& x, const at::Tensor& h0, const at::Tensor& w_ih,
+                           const at::Tensor& w_hh, const std::optional<at::Tensor>& b_ih,
+                           const std::optional<at::Tensor>& b_hh);
+
 // sequence_lengths: 1-D integer [B], every value in [0, T], on the CPU or on x's device. Returns it as int64 on the
 // CPU.
 at::Tensor check_sequence_lengths(const char* op, const at::Tensor& lengths, const LstmSizes& sizes,

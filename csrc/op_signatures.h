@@ -46,6 +46,16 @@ using LayerNormBackwardSignature = LayerNormBackwardResult(
     const at::Tensor&, const at::Tensor&, const at::Tensor&, const OptTensor&, const at::Tensor&, const at::Tensor&,
     const OptTensor&, const OptTensor&, const at::Tensor&, const at::Tensor&, int64_t, bool);
 
+// The GRU: forward (output, h_n, workspace), and backward's gradients of x, h0, w_ih, w_hh, b_ih, b_hh.
+using GruForwardResult = std::tuple<at::Tensor, at::Tensor, at::Tensor>;
+using GruBackwardResult = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
+using GruForwardSignature = GruForwardResult(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                             const at::Tensor&, const OptTensor&, const OptTensor&, const OptTensor&,
+                                             bool);
+using GruBackwardSignature = GruBackwardResult(const OptTensor&, const OptTensor&, const at::Tensor&,
+                                               const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                               const OptTensor&, const at::Tensor&, const at::Tensor&);
+
 // The dispatcher's handle of op `name` ("fastlstm::forward", ...), typed; throws if it is not registered.
 template <typename Signature>
 c10::TypedOperatorHandle<Signature> op_handle(const char* name) {

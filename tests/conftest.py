@@ -14,7 +14,9 @@ TOLERANCES = {
 
 
 def assert_close(actual, expected, dtype=None, **overrides):
-    tolerance = dict(TOLERANCES[dtype or expected.dtype])
+    """torch.testing.assert_close at TOLERANCES of the (first) expected tensor's dtype; tuples and lists too."""
+    first = torch.utils._pytree.tree_leaves(expected)[0]
+    tolerance = dict(TOLERANCES[dtype or first.dtype])
     tolerance.update(overrides)
     torch.testing.assert_close(actual, expected, **tolerance)
 

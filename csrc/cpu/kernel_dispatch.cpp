@@ -2,6 +2,7 @@
 #include <type_traits>
 
 #include "cpu_capability.h"
+#include "gru_kernel.h"
 #include "layer_norm_lstm_kernel.h"
 #include "lstm_kernel.h"
 
@@ -42,6 +43,12 @@ const LayerNormKernelTable& table<LayerNormKernelTable>() {
   return chosen;
 }
 
+template <>
+const GruKernelTable& table<GruKernelTable>() {
+  static const GruKernelTable& chosen = FASTLSTM_TABLE_AT_LEVEL(gru_kernel_table);
+  return chosen;
+}
+
 template <typename scalar_t, typename Table>
 const auto& kernels() {
   if constexpr (std::is_same_v<scalar_t, float>) {
@@ -73,6 +80,16 @@ void layer_norm_lstm_backward(const LayerNormLstmParams<scalar_t>& p) {
   kernels<scalar_t, LayerNormKernelTable>().backward(p);
 }
 
+template <typename scalar_t>
+void gru_forward(const GruParams<scalar_t>& p) {
+  kernels<scalar_t, GruKernelTable>().forward(p);
+}
+
+template <typename scalar_t>
+void gru_backward(const GruParams<scalar_t>& p) {
+  kernels<scalar_t, GruKernelTable>().backward(p);
+}
+
 template void lstm_forward<float>(const LstmParams<float>&);
 template void lstm_forward<double>(const LstmParams<double>&);
 template void lstm_backward<float>(const LstmParams<float>&);
@@ -81,5 +98,9 @@ template void layer_norm_lstm_forward<float>(const LayerNormLstmParams<float>&);
 template void layer_norm_lstm_forward<double>(const LayerNormLstmParams<double>&);
 template void layer_norm_lstm_backward<float>(const LayerNormLstmParams<float>&);
 template void layer_norm_lstm_backward<double>(const LayerNormLstmParams<double>&);
+template void gru_forward<float>(const GruParams<float>&);
+template void gru_forward<double>(const GruParams<double>&);
+template void gru_backward<float>(const GruParams<float>&);
+template void gru_backward<double>(const GruParams<double>&);
 
 }  // namespace fastlstm::cpu

@@ -1,9 +1,11 @@
 // CPU kernels of every fastlstm op.
 #include <torch/library.h>
 
+#include "../gru_op_driver.h"
 #include "../layer_norm_lstm_op_driver.h"
 #include "../lstm_op_driver.h"
 #include "buffer_pool.h"
+#include "gru_kernel.h"
 #include "layer_norm_lstm_kernel.h"
 #include "lstm_kernel.h"
 
@@ -29,6 +31,14 @@ struct CpuKernels {
   static void layer_norm_backward(const LayerNormLstmParams<scalar_t>& p) {
     cpu::layer_norm_lstm_backward(p);
   }
+  template <typename scalar_t>
+  static void gru_forward(const GruParams<scalar_t>& p) {
+    cpu::gru_forward(p);
+  }
+  template <typename scalar_t>
+  static void gru_backward(const GruParams<scalar_t>& p) {
+    cpu::gru_backward(p);
+  }
   static at::Tensor workspace_empty(at::IntArrayRef sizes, const at::TensorOptions& options) {
     return cpu::pooled_empty(sizes, options);
   }
@@ -44,6 +54,8 @@ TORCH_LIBRARY_IMPL(fastlstm, CPU, m) {
   m.impl("layer_norm_lstm", static_cast<LayerNormForwardSignature*>(&layer_norm_lstm_op<CpuKernels>));
   m.impl("layer_norm_lstm_backward",
          static_cast<LayerNormBackwardSignature*>(&layer_norm_lstm_backward_op<CpuKernels>));
+  m.impl("gru", static_cast<GruForwardSignature*>(&gru_op<CpuKernels>));
+  m.impl("gru_backward", static_cast<GruBackwardSignature*>(&gru_backward_op<CpuKernels>));
 }
 
 }  // namespace fastlstm

@@ -8,6 +8,7 @@
 #include "../cpu/buffer_pool.h"
 #include "../cpu/cpu_capability.h"
 #include "../cpu/gemm_engine.h"
+#include "../gru_params.h"
 #include "../layer_norm_lstm_params.h"
 #include "../lstm_params.h"
 
@@ -68,12 +69,13 @@ PyMODINIT_FUNC PyInit__C(void) {
   PyObject* m = PyModule_Create(&module);
   if (m == nullptr) return nullptr;
   // The workspaces' widths per step and row, for the fake kernels (python/fastlstm/_ops.py): the LSTM's in units of
-  // H; the layer-normalised LSTM's in units of H plus a constant (layer_norm_lstm_params.h).
+  // H; the layer-normalised LSTM's in units of H plus a constant (layer_norm_lstm_params.h); the GRU's in units of H.
   const std::pair<const char*, long> constants[] = {
       {"WORKSPACE_WIDTH", fastlstm::kWorkspaceWidth},
       {"LAYER_NORM_WORKSPACE_UNITS_SEPARATE", fastlstm::kLayerNormUnitsSeparate},
       {"LAYER_NORM_WORKSPACE_UNITS_JOINT", fastlstm::kLayerNormUnitsJoint},
-      {"LAYER_NORM_WORKSPACE_STATS", fastlstm::kLayerNormStats}};
+      {"LAYER_NORM_WORKSPACE_STATS", fastlstm::kLayerNormStats},
+      {"GRU_WORKSPACE_WIDTH", fastlstm::kGruWorkspaceWidth}};
   for (const auto& [name, value] : constants) {
     if (PyModule_AddIntConstant(m, name, value) != 0) {
       Py_DECREF(m);

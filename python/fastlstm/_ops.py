@@ -8,6 +8,7 @@ from . import _C  # importing the library registers the ops with torch
 ops = torch.ops.fastlstm
 
 WORKSPACE_WIDTH = _C.WORKSPACE_WIDTH  # workspace per step and row, in units of H (csrc/lstm_params.h)
+GRU_WORKSPACE_WIDTH = _C.GRU_WORKSPACE_WIDTH  # the GRU's (csrc/gru_params.h)
 
 
 def layer_norm_workspace_width(hidden_size, separate):
@@ -114,3 +115,21 @@ def _layer_norm_lstm_backward_fake(grad_output, grad_h_n, grad_c_n, x, h0, c0, w
             c0.new_empty(c0.shape), w_ih.new_empty(w_ih.shape), w_hh.new_empty(w_hh.shape), w_ih.new_empty((gates,)),
             w_ih.new_empty((gates,)), w_ih.new_empty((gates if ln_hh_weight is not None else 0,)),
             w_ih.new_empty(ln_cell_weight.shape), w_ih.new_empty(ln_cell_bias.shape))
+
+
+@torch.library.register_fake("fastlstm::gru")
+def _gru_fake(x, h0, w_ih, w_hh, b_ih, b_hh, sequence_lengths=None, training=True):
+    _check_devices("fastlstm::gru", x, sequence_lengths, h0=h0, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh)
+    seq_len, batch, hidden = x.shape[0], x.shape[1], h0.shape[1]
+    return (x.new_empty((seq_len, batch, hidden)), x.new_empty((batch, hidden)),
+            _workspace(x, (seq_len, batch, GRU_WORKSPACE_WIDTH * hidden), training))
+
+
+@torch.library.register_fake("fastlstm::gru_backward")
+def _gru_backward_fake(grad_output, grad_h_n, x, h0, w_ih, w_hh, sequence_lengths, output, workspace):
+    _check_devices("fastlstm::gru_backward", x, sequence_lengths, grad_output=grad_output, grad_h_n=grad_h_n, h0=h0,
+                   w_ih=w_ih, w_hh=w_hh, output=output, workspace=workspace)
+    gates = w_hh.shape[0]
+    return (torch.empty_like(x, memory_format=torch.contiguous_format), h0.new_empty(h0.shape),
+            w_ih.new_empty(w_ih.shape), w_hh.new_empty(w_hh.shape), w_ih.new_empty((gates,)),
+            w_ih.new_empty((gates,)))

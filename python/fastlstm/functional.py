@@ -19,6 +19,7 @@ _CELL_FORWARD = ops.cell_forward.default
 # The same ops called without torch.ops' argument boxing (csrc/python/direct_calls.cpp), for eager calls.
 _DIRECT = {_FORWARD: _direct.forward, _CELL_FORWARD: _direct.cell_forward}
 _LAYER_NORM_FORWARD = ops.layer_norm_lstm.default
+_GRU = ops.gru.default
 FUSED_DTYPES = (torch.float32, torch.float64)
 CUDNN_DTYPES = (torch.float16, torch.float32, torch.float64)
 
@@ -96,21 +97,27 @@ def cudnn_weights(w_ih, w_hh, b_ih, b_hh, w_hr=None):
     return weights
 
 
-def _cudnn_lstm(x, h0, c0, weights, has_biases, sequence_lengths):
-    """One layer on cuDNN through ATen's RNN binding (torch._VF.lstm, what torch.nn.LSTM calls). Chosen over calling
-    cuDNN's API directly: it takes torch.nn.LSTM's weight layout as it is, handles packed sequences, projections and
-    the descriptor/workspace bookkeeping, and gives torch.nn.LSTM's own numerics."""
+def _cudnn_rnn(mode, x, states, weights, has_biases, sequence_lengths):
+    """One layer on cuDNN through ATen's RNN binding (torch._VF.lstm / gru, what torch.nn.LSTM / GRU call). Chosen
+    over calling cuDNN's API directly: it takes torch.nn's weight layout as it is, handles packed sequences,
+    projections and the descriptor/workspace bookkeeping, and gives torch.nn's own numerics. states: (h0, c0) for
+    "LSTM", (h0,) for "GRU". Returns (output, *final states)."""
+    run = torch._VF.lstm if mode == "LSTM" else torch._VF.gru
     train = torch.is_grad_enabled()
-    hx = (h0.unsqueeze(0), c0.unsqueeze(0))
+    hx = tuple(state.unsqueeze(0) for state in states)
+
+    def as_hx(hx):
+        return hx if mode == "LSTM" else hx[0]
+
     if sequence_lengths is None:
-        output, h_n, c_n = torch._VF.lstm(x, hx, weights, has_biases, 1, 0.0, train, False, False)
-        return output, h_n[0], c_n[0]
+        output, *finals = run(x, as_hx(hx), weights, has_biases, 1, 0.0, train, False, False)
+        return (output, *(final[0] for final in finals))
     packed = pack_padded_sequence(x, sequence_lengths.cpu(), enforce_sorted=False)
     hx = tuple(state.index_select(1, packed.sorted_indices) for state in hx)
-    data, h_n, c_n = torch._VF.lstm(packed.data, packed.batch_sizes, hx, weights, has_biases, 1, 0.0, train, False)
+    data, *finals = run(packed.data, packed.batch_sizes, as_hx(hx), weights, has_biases, 1, 0.0, train, False)
     output, _ = pad_packed_sequence(PackedSequence(data, packed.batch_sizes, packed.sorted_indices,
                                                    packed.unsorted_indices), total_length=x.shape[0])
-    return output, h_n[0].index_select(0, packed.unsorted_indices), c_n[0].index_select(0, packed.unsorted_indices)
+    return (output, *(final[0].index_select(0, packed.unsorted_indices) for final in finals))
 
 
 def _needs_workspace(*tensors):
@@ -163,8 +170,8 @@ def lstm_on(chosen, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, w
                                        sequence_lengths=sequence_lengths, forget_bias=forget_bias,
                                        cell_clip=cell_clip)
     if chosen == "cudnn":
-        return _cudnn_lstm(x, h0, c0, cudnn_weights(w_ih, w_hh, b_ih, b_hh, w_hr),
-                           b_ih is not None or b_hh is not None, sequence_lengths)
+        return _cudnn_rnn("LSTM", x, (h0, c0), cudnn_weights(w_ih, w_hh, b_ih, b_hh, w_hr),
+                          b_ih is not None or b_hh is not None, sequence_lengths)
     training = _needs_workspace(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole, w_hr)
     output, h_n, c_n, _ = _call_fused(_FORWARD, training, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole,
                                       sequence_lengths, float(forget_bias), float(cell_clip), training, tf_layout,
@@ -259,3 +266,73 @@ def layer_norm_lstm_on(chosen, x, h0, c0, w_ih, w_hh, bias, ln_ih_weight, ln_hh_
         with torch._C._AutoDispatchBelowAutograd():
             output, h_n, c_n, _ = op(*args)
     return output, h_n, c_n
+
+
+# The GRU (torch's / cuDNN's convention). Its fused kernels run on the CPU (no CUDA kernels yet: CUDA tensors take
+# cuDNN, or the reference where cuDNN cannot serve).
+GRU_FUSED_DEVICES = ("cpu",)
+
+
+def choose_gru_backend(backend, x, sequence_lengths=None, single_step=False):
+    """"cudnn", "fused" or "reference" for the GRU, as choose_backend for the LSTM."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "reference":
+        return "reference"
+    cudnn_missing = "single steps (cuDNN runs whole sequences)" if single_step else _cudnn_unsupported(
+        x, None, sequence_lengths)
+    if backend == "cudnn":
+        if cudnn_missing is not None:
+            raise ValueError(f"backend='cudnn' cannot serve {cudnn_missing}; use backend='auto', 'fused' or "
+                             "'reference'")
+        return "cudnn"
+    if backend == "auto" and cudnn_missing is None:
+        return "cudnn"
+    missing = None
+    if x.dtype not in FUSED_DTYPES:
+        missing = f"dtype {x.dtype} (fused kernels run float32 and float64)"
+    elif x.device.type not in GRU_FUSED_DEVICES:
+        missing = f"device {x.device.type} (the GRU's fused kernels run on the CPU only)"
+    if missing is None:
+        return "fused"
+    if backend == "fused":
+        raise ValueError(f"backend='fused' does not support {missing}; use backend='auto' or 'reference'")
+    return "reference"
+
+
+def gru(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, *, sequence_lengths=None, backend="auto"):
+    """One GRU layer, one direction, the whole sequence: x [T, B, I], h0 [B, H], torch.nn.GRU's weights of one layer
+    and direction (w_ih [3H, I], w_hh [3H, H], b_ih/b_hh [3H]), sequence_lengths [B]. Returns (output [T, B, H],
+    h_n [B, H])."""
+    chosen = choose_gru_backend(backend, x, sequence_lengths)
+    return gru_on(chosen, x, h0, w_ih, w_hh, b_ih, b_hh, sequence_lengths=sequence_lengths)
+
+
+def gru_on(chosen, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, *, sequence_lengths=None):
+    """gru on a backend already chosen by choose_gru_backend."""
+    if chosen == "reference":
+        return reference.gru_sequence(x, h0, w_ih, w_hh, b_ih, b_hh, sequence_lengths=sequence_lengths)
+    if chosen == "cudnn":
+        return _cudnn_rnn("GRU", x, (h0,), cudnn_weights(w_ih, w_hh, b_ih, b_hh),
+                          b_ih is not None or b_hh is not None, sequence_lengths)
+    training = _needs_workspace(x, h0, w_ih, w_hh, b_ih, b_hh)
+    args = (x, h0, w_ih, w_hh, b_ih, b_hh, sequence_lengths, training)
+    if training or torch.compiler.is_compiling():
+        output, h_n, _ = _GRU(*args)
+    else:
+        with torch._C._AutoDispatchBelowAutograd():
+            output, h_n, _ = _GRU(*args)
+    return output, h_n
+
+
+def gru_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None, *, backend="auto"):
+    """One GRU step: x [B, I], h [B, H] -> h_new [B, H] (the sequence kernel over one step)."""
+    chosen = choose_gru_backend(backend, x, single_step=True)
+    return gru_cell_on(chosen, x, h, w_ih, w_hh, b_ih, b_hh)
+
+
+def gru_cell_on(chosen, x, h, w_ih, w_hh, b_ih=None, b_hh=None):
+    """gru_cell on a backend already chosen by choose_gru_backend."""
+    if chosen == "reference":
+        return reference.gru_cell(x, h, w_ih, w_hh, b_ih, b_hh)
+    return gru_on(chosen, x.unsqueeze(0), h, w_ih, w_hh, b_ih, b_hh)[1]

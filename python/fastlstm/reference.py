@@ -73,6 +73,33 @@ def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, w_p
     return output, h, c
 
 
+# The GRU as torch.nn.GRU / cuDNN compute it (the reset gate multiplies W_hn h + b_hn; gate blocks r, z, n).
+def gru_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
+    """One step. x [B, I], h [B, H], w_ih [3H, I], w_hh [3H, H], b_ih/b_hh [3H] -> h_new [B, H]."""
+    gi, gh = x @ w_ih.t(), h @ w_hh.t()
+    if b_ih is not None:
+        gi = gi + b_ih
+    if b_hh is not None:
+        gh = gh + b_hh
+    i_r, i_z, i_n = gi.chunk(3, dim=-1)
+    h_r, h_z, h_n = gh.chunk(3, dim=-1)
+    r = torch.sigmoid(i_r + h_r)
+    z = torch.sigmoid(i_z + h_z)
+    n = torch.tanh(i_n + r * h_n)
+    return (1 - z) * n + z * h
+
+
+def gru_sequence(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, *, sequence_lengths=None):
+    """One layer, one direction. x [T, B, I], h0 [B, H] -> (output [T, B, H], h_n [B, H]); lengths as
+    lstm_sequence."""
+    def step(x_t, state):
+        h = gru_cell(x_t, state[0], w_ih, w_hh, b_ih, b_hh)
+        return h, (h,)
+
+    output, (h,) = run_steps(step, x, (h0,), sequence_lengths)
+    return output, h
+
+
 # The layer-normalised LSTM, as the fused op layer_norm_lstm computes it (csrc/layer_norm_lstm_params.h): layer norm
 # of the gate pre-activations in `groups` groups of 4H / groups values -- of W_ih x and of W_hh h separately, each
 # with its gain (haste's LayerNormLSTM, Ba et al. 2016), or, without ln_hh_weight, of their sum (TF1's

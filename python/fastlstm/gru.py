@@ -1,0 +1,221 @@
+"""Drop-in replacements for torch.nn.GRU and torch.nn.GRUCell, as nn.py's for the LSTM: the same constructor
+arguments, parameter names, shapes, registration order and initialisation, input forms and errors; ``backend``
+("auto" | "fused" | "cudnn" | "reference", see functional.choose_gru_backend) and ``last_backend``."""
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import PackedSequence
+
+from . import functional
+from .sequence import (TorchRNNChecks, check_not_empty, check_stack_args, init_uniform, register_stack_parameters,
+                       run_stack, sequence_form, stack_extra_repr)
+
+
+class TorchGRUChecks(TorchRNNChecks):
+    """torch.nn.GRU's public checking and permuting methods (one state tensor instead of the LSTM's two)."""
+
+    def check_forward_args(self, input, hidden, batch_sizes):
+        self.check_input(input, batch_sizes)
+        self.check_hidden_size(hidden, self.get_expected_hidden_size(input, batch_sizes))
+
+    def permute_hidden(self, hx, permutation):
+        if permutation is None:
+            return hx
+        return hx.index_select(1, permutation)
+
+    def _initial_state(self, form, hx):
+        """h0 [layers * D, B, H] in the kernels' row order from the caller's hx (or zeros), checked as torch.nn.GRU
+        checks it."""
+        num_directions = 2 if self.bidirectional else 1
+        if hx is None:
+            hx = form.data.new_zeros((self.num_layers * num_directions, form.batch, self.hidden_size))
+            if form.packed is None:
+                self.check_forward_args(form.batched_input, hx, None)
+            return hx
+        if form.packed is not None:
+            hx = self.permute_hidden(hx, form.packed.sorted_indices)
+            self.check_hidden_size(hx, self.get_expected_hidden_size(form.packed.data, form.packed.batch_sizes))
+            return hx
+        if form.is_batched and hx.dim() != 3:
+            raise RuntimeError(f"For batched 3-D input, hx should also be 3-D but got {hx.dim()}-D tensor")
+        if not form.is_batched:
+            if hx.dim() != 2:
+                raise RuntimeError(f"For unbatched 2-D input, hx should also be 2-D but got {hx.dim()}-D tensor")
+            hx = hx.unsqueeze(1)
+        self.check_forward_args(form.batched_input, hx, None)
+        return hx
+
+    def _final_state(self, form, h_n):
+        if form.packed is not None:
+            return self.permute_hidden(h_n, form.packed.unsorted_indices)
+        return h_n if form.is_batched else h_n.squeeze(1)
+
+
+class GRU(TorchGRUChecks, nn.Module):
+    """torch.nn.GRU on fastlstm's kernels (the fused CPU kernels; cuDNN on CUDA tensors)."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+                 bidirectional=False, device=None, dtype=None, *, backend="auto"):
+        super().__init__()
+        factory_kwargs = {"device": device, "dtype": dtype}
+        check_stack_args(input_size, hidden_size, num_layers, bias, batch_first, dropout)
+        if backend not in functional.BACKENDS:
+            raise ValueError(f"backend must be one of {functional.BACKENDS}, got {backend!r}")
+        self.mode = "GRU"
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bias = bias
+        self.batch_first = batch_first
+        self.dropout = float(dropout)
+        self.bidirectional = bidirectional
+        self.proj_size = 0
+        self.backend = backend
+        self.last_backend = None
+        num_directions = 2 if bidirectional else 1
+        gate_size = 3 * hidden_size
+
+        def layer_shapes(layer):
+            layer_input_size = input_size if layer == 0 else hidden_size * num_directions
+            shapes = [("weight_ih", (gate_size, layer_input_size)), ("weight_hh", (gate_size, hidden_size))]
+            if bias:
+                shapes += [("bias_ih", (gate_size,)), ("bias_hh", (gate_size,))]
+            return shapes
+
+        self._flat_weights_names = register_stack_parameters(self, num_layers, bidirectional, layer_shapes,
+                                                             factory_kwargs)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init_uniform(self.parameters(), self.hidden_size)
+
+    def to_torch(self):
+        """A torch.nn.GRU with this module's configuration and a copy of its weights (see LSTM.to_torch)."""
+        first = self.weight_ih_l0
+        module = nn.GRU(self.input_size, self.hidden_size, num_layers=self.num_layers, bias=self.bias,
+                        batch_first=self.batch_first, dropout=self.dropout, bidirectional=self.bidirectional,
+                        device=first.device, dtype=first.dtype)
+        module.load_state_dict(self.state_dict())
+        return module.train(self.training)
+
+    def flatten_parameters(self):
+        """As torch.nn.GRU: nothing fastlstm's kernels need; cuDNN reads the parameters through ATen's binding."""
+
+    @property
+    def _flat_weights(self):
+        return [getattr(self, name) for name in self._flat_weights_names]
+
+    @property
+    def all_weights(self):
+        return [[getattr(self, name) for name in names] for names in self._all_weights]
+
+    def extra_repr(self):
+        return stack_extra_repr(self, (("backend", "auto"),))
+
+    def _layer_weights(self, layer, direction):
+        suffix = "_reverse" if direction == 1 else ""
+        return [getattr(self, f"{kind}_l{layer}{suffix}", None) for kind in ("weight_ih", "weight_hh", "bias_ih",
+                                                                               "bias_hh")]
+
+    def forward(self, input, hx=None):
+        """input: (L, H_in), (L, N, H_in), (N, L, H_in) if batch_first, or a PackedSequence; hx (D*num_layers, [N,]
+        H), zeros if None. Returns (output like the input form with D*H features, h_n)."""
+        form = sequence_form(input, self.batch_first, "GRU", self.check_input)
+        h0 = self._initial_state(form, hx)
+        check_not_empty(form)
+        backend = functional.choose_gru_backend(self.backend, form.data)
+        # Under torch.onnx.export the stack goes through ATen's RNN binding (aten::gru), which both exporters
+        # translate to ONNX's GRU op, as for torch.nn.GRU.
+        aten = backend == "cudnn" or torch.onnx.is_in_onnx_export()
+        if aten:
+            args = (self._flat_weights, self.bias, self.num_layers, self.dropout, self.training, self.bidirectional)
+            if form.packed is not None:
+                packed = form.packed
+                data, h_n = torch._VF.gru(packed.data, packed.batch_sizes, h0, *args)
+                output = PackedSequence(data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
+            else:
+                output, h_n = torch._VF.gru(form.x, h0, *args, False)
+                output = form.output(output)
+        else:
+            form.unpack_packed()
+
+            def run_direction(layer, direction, x, states, lengths):
+                out, h = functional.gru_on(backend, x, states[0], *self._layer_weights(layer, direction),
+                                           sequence_lengths=lengths)
+                return out, (h,)
+
+            output, (h_n,) = run_stack(form.x, (h0,), form.lengths, self.num_layers, self.bidirectional,
+                                       self.dropout, self.training, run_direction)
+            output = form.output(output)
+        if self.last_backend != backend and not torch.compiler.is_compiling() and not torch.onnx.is_in_onnx_export():
+            self.last_backend = backend
+        return output, self._final_state(form, h_n)
+
+
+class GRUCell(nn.Module):
+    """torch.nn.GRUCell on fastlstm's GRU kernel (one step)."""
+
+    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None, *, backend="auto"):
+        super().__init__()
+        factory_kwargs = {"device": device, "dtype": dtype}
+        if backend not in functional.BACKENDS:
+            raise ValueError(f"backend must be one of {functional.BACKENDS}, got {backend!r}")
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.bias = bias
+        self.backend = backend
+        self.last_backend = None
+        self.weight_ih = nn.Parameter(torch.empty((3 * hidden_size, input_size), **factory_kwargs))
+        self.weight_hh = nn.Parameter(torch.empty((3 * hidden_size, hidden_size), **factory_kwargs))
+        if bias:
+            self.bias_ih = nn.Parameter(torch.empty(3 * hidden_size, **factory_kwargs))
+            self.bias_hh = nn.Parameter(torch.empty(3 * hidden_size, **factory_kwargs))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init_uniform(self.parameters(), self.hidden_size)
+
+    def to_torch(self):
+        """A torch.nn.GRUCell with this module's configuration and a copy of its weights."""
+        first = self.weight_ih
+        module = nn.GRUCell(self.input_size, self.hidden_size, bias=self.bias, device=first.device,
+                            dtype=first.dtype)
+        module.load_state_dict(self.state_dict())
+        return module.train(self.training)
+
+    def extra_repr(self):
+        s = "{input_size}, {hidden_size}"
+        if self.bias is not True:
+            s += ", bias={bias}"
+        return s.format(**self.__dict__)
+
+    def forward(self, input, hx=None):
+        """input (N, H_in) or (H_in); hx (N, H) or (H), zeros if None. Returns h' (N, H) or (H)."""
+        if input.dim() not in (1, 2):
+            raise ValueError(f"GRUCell: Expected input to be 1D or 2D, got {input.dim()}D instead")
+        if hx is not None and hx.dim() not in (1, 2):
+            raise ValueError(f"GRUCell: Expected hidden to be 1D or 2D, got {hx.dim()}D instead")
+        is_batched = input.dim() == 2
+        x = input if is_batched else input.unsqueeze(0)
+        if x.size(1) != self.input_size:
+            raise RuntimeError(f"input has inconsistent input_size: got {x.size(1)} expected {self.input_size}")
+        if hx is None:
+            h = x.new_zeros((x.shape[0], self.hidden_size))
+        else:
+            h = hx if is_batched else hx.unsqueeze(0)
+            if h.shape[0] != x.shape[0]:  # torch's check_rnn_cell_forward_hidden, its messages
+                raise RuntimeError(f"Input batch size {x.shape[0]} doesn't match hidden0 batch size {h.shape[0]}")
+            if h.shape[1] != self.hidden_size:
+                raise RuntimeError(f"hidden0 has inconsistent hidden_size: got {h.shape[1]}, expected "
+                                   f"{self.hidden_size}")
+        backend = "reference" if torch.onnx.is_in_onnx_export() else functional.choose_gru_backend(
+            self.backend, x, single_step=True)
+        weights = self._parameters
+        h_new = functional.gru_cell_on(backend, x, h, weights["weight_ih"], weights["weight_hh"], weights["bias_ih"],
+                                       weights["bias_hh"])
+        if self.last_backend != backend and not torch.compiler.is_compiling() and not torch.onnx.is_in_onnx_export():
+            self.last_backend = backend
+        return h_new if is_batched else h_new.squeeze(0)
