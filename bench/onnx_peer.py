@@ -1,5 +1,5 @@
-"""ONNX Runtime's CPU LSTM as a peer of the inference rows: torch.nn.LSTM exported to ONNX's LSTM op (the
-TorchScript-based exporter: it needs only the onnx package), run with intra-op threads = torch's."""
+"""ONNX Runtime's CPU LSTM / GRU as a peer of the inference rows: torch.nn.LSTM / GRU exported to ONNX's LSTM / GRU
+op (the TorchScript-based exporter: it needs only the onnx package), run with intra-op threads = torch's."""
 
 import io
 import warnings
@@ -8,14 +8,15 @@ import torch
 
 
 def onnxruntime_run(torch_lstm, x):
-    """A zero-argument callable running torch_lstm's ONNX export on x in ONNX Runtime (outputs checked once)."""
+    """A zero-argument callable running torch_lstm's (a torch.nn.LSTM or GRU) ONNX export on x in ONNX Runtime
+    (outputs checked once)."""
     import onnxruntime
 
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter's deprecation and batch-size notes
         torch.onnx.export(torch_lstm, (x.detach(),), buffer, dynamo=False, input_names=["x"],
-                          output_names=["output", "h_n", "c_n"], dynamic_axes={"x": {0: "seq_len", 1: "batch"}})
+                          output_names=["output", "h_n"] + (["c_n"] if isinstance(torch_lstm, torch.nn.LSTM) else []), dynamic_axes={"x": {0: "seq_len", 1: "batch"}})
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     options.inter_op_num_threads = 1

@@ -1,4 +1,4 @@
-"""The measurements behind the CPU goal table (issues 3, 11 and 12): FLOP rate, single steps, variable lengths, TF's fused
+"""The measurements behind the CPU goal table (issues 3, 11, 12 and 13): FLOP rate, single steps, variable lengths, TF's fused
 kernel, memory saved for backward; and rows with no goal set (step-loop training, projections). Each function returns
 rows (what, measured, goal, met) for the table."""
 
@@ -8,6 +8,7 @@ import torch
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 import fastlstm
+from gru_rows import gru_rows
 from layer_norm_rows import layer_norm_rows
 from timing import cell, measure
 
@@ -242,7 +243,7 @@ def all_rows(results, configs, repeats, progress=None):
     steps = [lambda: flop_rate_rows(repeats), lambda: single_step_rows(repeats),
              lambda: step_loop_training_rows(repeats), lambda: projection_rows(repeats),
              lambda: variable_length_rows(repeats), lambda: tensorflow_rows(results, configs, repeats), memory_rows,
-             lambda: layer_norm_rows(repeats)]
+             lambda: layer_norm_rows(repeats), lambda: gru_rows(configs, repeats)]
     for step in steps:
         rows += step()
         if progress is not None:

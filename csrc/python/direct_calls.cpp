@@ -11,33 +11,32 @@
 namespace fastlstm {
 namespace {
 
-// below_autograd: nothing needs a gradient, so skip the autograd kernel (it costs ~1 us a call with nothing to record).
-ForwardResult forward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& w_ih,
-                      const OptTensor& w_hh, const OptTensor& b_ih, const OptTensor& b_hh, const OptTensor& w_peephole,
-                      const OptTensor& sequence_lengths, double forget_bias, double cell_clip, bool training,
-                      bool tf_layout, const OptTensor& w_hr, bool below_autograd) {
-  static const auto op = op_handle<ForwardSignature>("fastlstm::forward");
-  std::optional<at::AutoDispatchBelowAutograd> guard;
-  if (below_autograd) guard.emplace();
-  return op.call(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole, sequence_lengths, forget_bias, cell_clip, training,
-                 tf_layout, w_hr);
-}
+// A callable for op `name` of type Signature taking the op's arguments, then below_autograd: nothing needs a
+// gradient, so skip the autograd kernel (it costs ~1 us a call with nothing to record).
+template <typename Signature>
+struct Direct;
 
-CellForwardResult cell_forward(const at::Tensor& x, const at::Tensor& h, const at::Tensor& c, const at::Tensor& w_ih,
-                               const OptTensor& w_hh, const OptTensor& b_ih, const OptTensor& b_hh,
-                               const OptTensor& w_peephole, double forget_bias, double cell_clip, bool training,
-                               bool tf_layout, const OptTensor& w_hr, bool below_autograd) {
-  static const auto op = op_handle<CellForwardSignature>("fastlstm::cell_forward");
-  std::optional<at::AutoDispatchBelowAutograd> guard;
-  if (below_autograd) guard.emplace();
-  return op.call(x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole, forget_bias, cell_clip, training, tf_layout, w_hr);
-}
+template <typename Result, typename... Args>
+struct Direct<Result(Args...)> {
+  static auto call(const char* name) {
+    return [name](Args... args, bool below_autograd) -> Result {
+      static const auto op = op_handle<Result(Args...)>(name);  // (one per op: each Signature is one op's)
+      std::optional<at::AutoDispatchBelowAutograd> guard;
+      if (below_autograd) guard.emplace();
+      return op.call(args...);
+    };
+  }
+};
 
 }  // namespace
 }  // namespace fastlstm
 
 PYBIND11_MODULE(_direct, m) {
-  m.doc() = "fastlstm's forward ops called without torch.ops' argument boxing (eager mode; see functional.py)";
-  m.def("forward", &fastlstm::forward, "torch.ops.fastlstm.forward's arguments, then below_autograd");
-  m.def("cell_forward", &fastlstm::cell_forward, "torch.ops.fastlstm.cell_forward's arguments, then below_autograd");
+  using namespace fastlstm;
+  m.doc() = "fastlstm's forward ops called without torch.ops' argument boxing (eager mode; see functional.py): each "
+            "takes the op's arguments, then below_autograd";
+  m.def("forward", Direct<ForwardSignature>::call("fastlstm::forward"));
+  m.def("cell_forward", Direct<CellForwardSignature>::call("fastlstm::cell_forward"));
+  m.def("layer_norm_lstm", Direct<LayerNormForwardSignature>::call("fastlstm::layer_norm_lstm"));
+  m.def("gru", Direct<GruForwardSignature>::call("fastlstm::gru"));
 }

@@ -17,9 +17,10 @@ BACKENDS = ("auto", "fused", "cudnn", "reference")
 _FORWARD = ops.forward.default
 _CELL_FORWARD = ops.cell_forward.default
 # The same ops called without torch.ops' argument boxing (csrc/python/direct_calls.cpp), for eager calls.
-_DIRECT = {_FORWARD: _direct.forward, _CELL_FORWARD: _direct.cell_forward}
 _LAYER_NORM_FORWARD = ops.layer_norm_lstm.default
 _GRU = ops.gru.default
+_DIRECT = {_FORWARD: _direct.forward, _CELL_FORWARD: _direct.cell_forward,
+           _LAYER_NORM_FORWARD: _direct.layer_norm_lstm, _GRU: _direct.gru}
 FUSED_DTYPES = (torch.float32, torch.float64)
 CUDNN_DTYPES = (torch.float16, torch.float32, torch.float64)
 
@@ -257,14 +258,9 @@ def layer_norm_lstm_on(chosen, x, h0, c0, w_ih, w_hh, bias, ln_ih_weight, ln_hh_
                                                   g_mask=g_mask, **options)
     weights = (w_ih, w_hh, bias, ln_ih_weight, ln_hh_weight, ln_cell_weight, ln_cell_bias)
     training = _needs_workspace(x, h0, c0, *weights)
-    op = _LAYER_NORM_FORWARD
-    args = (x, h0, c0, *weights, sequence_lengths, g_mask, int(groups), float(eps), float(forget_bias),
-            bool(carry_normalized_cell), training)
-    if training or torch.compiler.is_compiling():
-        output, h_n, c_n, _ = op(*args)
-    else:
-        with torch._C._AutoDispatchBelowAutograd():
-            output, h_n, c_n, _ = op(*args)
+    output, h_n, c_n, _ = _call_fused(_LAYER_NORM_FORWARD, training, x, h0, c0, *weights, sequence_lengths, g_mask,
+                                      int(groups), float(eps), float(forget_bias), bool(carry_normalized_cell),
+                                      training)
     return output, h_n, c_n
 
 
@@ -316,12 +312,7 @@ def gru_on(chosen, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, *, sequence_lengths=
         return _cudnn_rnn("GRU", x, (h0,), cudnn_weights(w_ih, w_hh, b_ih, b_hh),
                           b_ih is not None or b_hh is not None, sequence_lengths)
     training = _needs_workspace(x, h0, w_ih, w_hh, b_ih, b_hh)
-    args = (x, h0, w_ih, w_hh, b_ih, b_hh, sequence_lengths, training)
-    if training or torch.compiler.is_compiling():
-        output, h_n, _ = _GRU(*args)
-    else:
-        with torch._C._AutoDispatchBelowAutograd():
-            output, h_n, _ = _GRU(*args)
+    output, h_n, _ = _call_fused(_GRU, training, x, h0, w_ih, w_hh, b_ih, b_hh, sequence_lengths, training)
     return output, h_n
 
 
