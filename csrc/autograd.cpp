@@ -169,18 +169,20 @@ struct LayerNormSequenceFunction : torch::autograd::Function<LayerNormSequenceFu
   }
 };
 
-// The GRU: inputs x, h0, w_ih, w_hh, b_ih, b_hh, then sequence_lengths and training, which have no gradient.
+// The GRU: inputs x, h0, w_ih, w_hh, b_ih, b_hh, then sequence_lengths and the options, which have no gradient.
 struct GruSequenceFunction : torch::autograd::Function<GruSequenceFunction> {
   static variable_list forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& h0,
                                const at::Tensor& w_ih, const at::Tensor& w_hh, const OptTensor& b_ih,
-                               const OptTensor& b_hh, const OptTensor& sequence_lengths, bool training) {
+                               const OptTensor& b_hh, const OptTensor& sequence_lengths, bool training,
+                               bool linear_before_reset) {
     static const auto op = op_handle<GruForwardSignature>("fastlstm::gru");
     at::AutoDispatchBelowADInplaceOrView below_autograd;
-    auto result = as_list(op.call(x, h0, w_ih, w_hh, b_ih, b_hh, sequence_lengths, training));
+    auto result = as_list(op.call(x, h0, w_ih, w_hh, b_ih, b_hh, sequence_lengths, training, linear_before_reset));
     ctx->mark_non_differentiable({result[2]});
     ctx->set_materialize_grads(false);
     ctx->saved_data["b_ih"] = b_ih.has_value();
     ctx->saved_data["b_hh"] = b_hh.has_value();
+    ctx->saved_data["linear_before_reset"] = linear_before_reset;
     ctx->save_for_backward({x, h0, w_ih, w_hh, or_undefined(sequence_lengths), result[0], result[2]});
     return result;
   }
@@ -189,10 +191,11 @@ struct GruSequenceFunction : torch::autograd::Function<GruSequenceFunction> {
     static const auto op = op_handle<GruBackwardSignature>("fastlstm::gru_backward");
     const variable_list s = ctx->get_saved_variables();
     variable_list result =
-        as_list(op.call(optional(grads[0]), optional(grads[1]), s[0], s[1], s[2], s[3], optional(s[4]), s[5], s[6]));
+        as_list(op.call(optional(grads[0]), optional(grads[1]), s[0], s[1], s[2], s[3], optional(s[4]), s[5], s[6],
+                        ctx->saved_data["linear_before_reset"].toBool()));
     if (!ctx->saved_data["b_ih"].toBool()) result[4] = at::Tensor();
     if (!ctx->saved_data["b_hh"].toBool()) result[5] = at::Tensor();
-    result.resize(8);  // sequence_lengths, training: none
+    result.resize(9);  // sequence_lengths, training, linear_before_reset: none
     return result;
   }
 };
@@ -268,17 +271,19 @@ LayerNormBackwardResult layer_norm_backward_autograd(
 
 GruForwardResult gru_autograd(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& w_ih,
                               const at::Tensor& w_hh, const OptTensor& b_ih, const OptTensor& b_hh,
-                              const OptTensor& sequence_lengths, bool training) {
-  const variable_list r = GruSequenceFunction::apply(x, h0, w_ih, w_hh, b_ih, b_hh, sequence_lengths, training);
+                              const OptTensor& sequence_lengths, bool training, bool linear_before_reset) {
+  const variable_list r =
+      GruSequenceFunction::apply(x, h0, w_ih, w_hh, b_ih, b_hh, sequence_lengths, training, linear_before_reset);
   return {r[0], r[1], r[2]};
 }
 
 GruBackwardResult gru_backward_autograd(const OptTensor& grad_output, const OptTensor& grad_h_n, const at::Tensor& x,
                                         const at::Tensor& h0, const at::Tensor& w_ih, const at::Tensor& w_hh,
                                         const OptTensor& sequence_lengths, const at::Tensor& output,
-                                        const at::Tensor& workspace) {
+                                        const at::Tensor& workspace, bool linear_before_reset) {
   const variable_list r = NoSecondDerivative<GruBackwardSignature>::apply(
-      "fastlstm::gru_backward", grad_output, grad_h_n, x, h0, w_ih, w_hh, sequence_lengths, output, workspace);
+      "fastlstm::gru_backward", grad_output, grad_h_n, x, h0, w_ih, w_hh, sequence_lengths, output, workspace,
+      linear_before_reset);
   return {r[0], r[1], r[2], r[3], r[4], r[5]};
 }
 

@@ -19,7 +19,7 @@ namespace fastlstm {
 template <typename Kernels>
 GruForwardResult gru_op(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& w_ih, const at::Tensor& w_hh,
                         const OptTensor& b_ih, const OptTensor& b_hh, const OptTensor& sequence_lengths,
-                        bool training) {
+                        bool training, bool linear_before_reset) {
   constexpr const char* op = "fastlstm::gru";
   [[maybe_unused]] const auto scope = Kernels::enter(op, x, std::nullopt);
   const LstmSizes s = check_gru_inputs(op, x, h0, w_ih, w_hh, b_ih, b_hh);
@@ -42,6 +42,7 @@ GruForwardResult gru_op(const at::Tensor& x, const at::Tensor& h0, const at::Ten
       p.input_size = s.input_size;
       p.hidden_size = H;
       p.active_rows = order.active_rows();
+      p.linear_before_reset = linear_before_reset;
       p.x = xs.const_data_ptr<scalar_t>();
       p.h0 = h0s.const_data_ptr<scalar_t>();
       p.w_ih = w_ih_d.const_data_ptr<scalar_t>();
@@ -62,7 +63,7 @@ template <typename Kernels>
 GruBackwardResult gru_backward_op(const OptTensor& grad_output, const OptTensor& grad_h_n, const at::Tensor& x,
                                   const at::Tensor& h0, const at::Tensor& w_ih, const at::Tensor& w_hh,
                                   const OptTensor& sequence_lengths, const at::Tensor& output,
-                                  const at::Tensor& workspace) {
+                                  const at::Tensor& workspace, bool linear_before_reset) {
   constexpr const char* op = "fastlstm::gru_backward";
   [[maybe_unused]] const auto scope = Kernels::enter(op, x, std::nullopt);
   const LstmSizes s = check_gru_inputs(op, x, h0, w_ih, w_hh, std::nullopt, std::nullopt);
@@ -96,6 +97,7 @@ GruBackwardResult gru_backward_op(const OptTensor& grad_output, const OptTensor&
     p.input_size = I;
     p.hidden_size = H;
     p.active_rows = order.active_rows();
+    p.linear_before_reset = linear_before_reset;
     p.x = xs.const_data_ptr<scalar_t>();
     p.h0 = h0s.const_data_ptr<scalar_t>();
     p.w_ih = w_ih_d.const_data_ptr<scalar_t>();

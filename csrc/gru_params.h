@@ -5,6 +5,8 @@
 //   z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
 //   n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
 //   h' = (1 - z) * n + z * h
+// With linear_before_reset false, TF1's GRUCell / GRUBlockCell (gate order r, u = z; ONNX linear_before_reset=0):
+// the candidate n (TF's c) = tanh(W_in x + b_in + W_hn (r * h) + b_hn): the reset gate multiplies h before the matmul.
 // Sizes: T = seq_len, B = batch, I = input_size, H = hidden_size, G = 3H. Rows sorted longest first as in
 // lstm_params.h (active_rows).
 #pragma once
@@ -13,7 +15,7 @@
 
 namespace fastlstm {
 
-// Workspace of one step and row: r, z, n, and W_hn h + b_hn.
+// Workspace of one step and row: r, z, n, and W_hn h + b_hn (linear_before_reset) or r * h (not).
 constexpr int64_t kGruWorkspaceWidth = 4;
 
 template <typename scalar_t>
@@ -23,6 +25,7 @@ struct GruParams {
   int64_t input_size = 0;
   int64_t hidden_size = 0;
   const int64_t* active_rows = nullptr;  // [T] or nullptr (all rows run every step)
+  bool linear_before_reset = true;       // false: TF's candidate, W_hn (r * h)
 
   // Inputs.
   const scalar_t* x = nullptr;     // [T, B, I]

@@ -51,10 +51,10 @@ using GruForwardResult = std::tuple<at::Tensor, at::Tensor, at::Tensor>;
 using GruBackwardResult = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
 using GruForwardSignature = GruForwardResult(const at::Tensor&, const at::Tensor&, const at::Tensor&,
                                              const at::Tensor&, const OptTensor&, const OptTensor&, const OptTensor&,
-                                             bool);
+                                             bool, bool);
 using GruBackwardSignature = GruBackwardResult(const OptTensor&, const OptTensor&, const at::Tensor&,
                                                const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                                               const OptTensor&, const at::Tensor&, const at::Tensor&);
+                                               const OptTensor&, const at::Tensor&, const at::Tensor&, bool);
 
 // The dispatcher's handle of op `name` ("fastlstm::forward", ...), typed; throws if it is not registered.
 template <typename Signature>

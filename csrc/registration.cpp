@@ -63,14 +63,17 @@ TORCH_LIBRARY(fastlstm, m) {
       "bool carry_normalized_cell) -> (Tensor grad_x, Tensor grad_h0, Tensor grad_c0, Tensor grad_w_ih, "
       "Tensor grad_w_hh, Tensor grad_bias, Tensor grad_ln_ih_weight, Tensor grad_ln_hh_weight, "
       "Tensor grad_ln_cell_weight, Tensor grad_ln_cell_bias)");
-  // The GRU, one layer and direction, torch's / cuDNN's convention (formula: csrc/gru_params.h). Shapes: x [T, B, I],
-  // h0 [B, H], w_ih [3H, I], w_hh [3H, H], b_ih/b_hh [3H] (gate blocks r, z, n), sequence_lengths as forward.
-  // Returns output [T, B, H], h_n [B, H] and a workspace for backward ([T, B, 4H], or [0] if not training).
+  // The GRU, one layer and direction (formula: csrc/gru_params.h). Shapes: x [T, B, I], h0 [B, H], w_ih [3H, I],
+  // w_hh [3H, H], b_ih/b_hh [3H] (gate blocks r, z, n), sequence_lengths as forward. linear_before_reset (ONNX's
+  // name): True, torch's / cuDNN's convention, r * (W_hn h + b_hn); False, TF1's GRUCell / GRUBlockCell,
+  // W_hn (r * h) + b_hn. Returns output [T, B, H], h_n [B, H] and a workspace for backward ([T, B, 4H], or [0] if not
+  // training).
   m.def(
       "gru(Tensor x, Tensor h0, Tensor w_ih, Tensor w_hh, Tensor? b_ih, Tensor? b_hh, "
-      "Tensor? sequence_lengths=None, bool training=True) -> (Tensor output, Tensor h_n, Tensor workspace)");
+      "Tensor? sequence_lengths=None, bool training=True, bool linear_before_reset=True) "
+      "-> (Tensor output, Tensor h_n, Tensor workspace)");
   m.def(
       "gru_backward(Tensor? grad_output, Tensor? grad_h_n, Tensor x, Tensor h0, Tensor w_ih, Tensor w_hh, "
-      "Tensor? sequence_lengths, Tensor output, Tensor workspace) -> (Tensor grad_x, Tensor grad_h0, "
-      "Tensor grad_w_ih, Tensor grad_w_hh, Tensor grad_b_ih, Tensor grad_b_hh)");
+      "Tensor? sequence_lengths, Tensor output, Tensor workspace, bool linear_before_reset=True) "
+      "-> (Tensor grad_x, Tensor grad_h0, Tensor grad_w_ih, Tensor grad_w_hh, Tensor grad_b_ih, Tensor grad_b_hh)");
 }

@@ -24,8 +24,8 @@ def make_inputs(T, B, I, H, dtype=torch.float64, bias=True, seed=0):
                 b_hh=randn(3 * H, scale=0.3) if bias else None)
 
 
-def run_op(inputs, lengths=None, training=True):
-    output, h_n, _ = ops.gru(*inputs.values(), lengths, training)
+def run_op(inputs, lengths=None, training=True, linear_before_reset=True):
+    output, h_n, _ = ops.gru(*inputs.values(), lengths, training, linear_before_reset)
     return output, h_n
 
 
@@ -36,12 +36,15 @@ CASES = [(5, 3, 4, 6), (2, 3, 4, 6), (7, 20, 16, 40), (6, 1, 3, 33), (9, 17, 8, 
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("lengths", [False, True])
 @pytest.mark.parametrize("bias", [True, False])
-def test_matches_reference_forward_and_backward(dtype, case, lengths, bias):
+@pytest.mark.parametrize("convention", ["torch", "tf"])
+def test_matches_reference_forward_and_backward(dtype, case, lengths, bias, convention):
     inputs = make_inputs(*case, dtype=dtype, bias=bias)
     seq_lengths = torch.randint(0, case[0] + 1, (case[1],), generator=torch.Generator().manual_seed(3)) \
         if lengths else None
-    got = run_op(inputs, seq_lengths)
-    expected = reference.gru_sequence(*inputs.values(), sequence_lengths=seq_lengths)
+    linear_before_reset = convention == "torch"
+    got = run_op(inputs, seq_lengths, linear_before_reset=linear_before_reset)
+    expected = reference.gru_sequence(*inputs.values(), sequence_lengths=seq_lengths,
+                                      linear_before_reset=linear_before_reset)
     tolerance = dict(rtol=1e-10, atol=1e-10) if dtype == torch.float64 else dict(rtol=2e-5, atol=2e-6)
     for a, b in zip(got, expected):
         torch.testing.assert_close(a, b, **tolerance)
@@ -51,24 +54,26 @@ def test_matches_reference_forward_and_backward(dtype, case, lengths, bias):
         scale = b.abs().max().clamp_min(1.0)
         torch.testing.assert_close(a / scale, b / scale, **tolerance)
     with torch.no_grad():
-        for a, b in zip(run_op(inputs, seq_lengths, training=False), got):
+        for a, b in zip(run_op(inputs, seq_lengths, training=False, linear_before_reset=linear_before_reset), got):
             torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
-def test_gradcheck_and_opcheck():
+@pytest.mark.parametrize("linear_before_reset", [True, False])
+def test_gradcheck_and_opcheck(linear_before_reset):
     inputs = make_inputs(4, 3, 2, 3, seed=1)
     lengths = torch.tensor([4, 0, 2])
     names = list(inputs)
 
     def run(*values):
-        return run_op(dict(zip(names, values)), lengths)
+        return run_op(dict(zip(names, values)), lengths, linear_before_reset=linear_before_reset)
 
     assert torch.autograd.gradcheck(run, list(inputs.values()))
-    torch.library.opcheck(ops.gru.default, (*inputs.values(), lengths))
-    output, h_n, workspace = ops.gru(*inputs.values(), lengths)
+    options = dict(linear_before_reset=linear_before_reset)
+    torch.library.opcheck(ops.gru.default, (*inputs.values(), lengths), options)
+    output, h_n, workspace = ops.gru(*inputs.values(), lengths, **options)
     plain = [t.detach() for t in inputs.values()]
     torch.library.opcheck(ops.gru_backward.default, (torch.randn_like(output), torch.randn_like(h_n), *plain[:4],
-                                                      lengths, output.detach(), workspace))
+                                                      lengths, output.detach(), workspace), options)
 
 
 def test_no_steps_and_no_rows_pass_the_state_through():

@@ -214,7 +214,9 @@ DRIVER_CELLS = {
     "lstm_proj_clip(loop)": lambda: cells.LSTMCell(INPUT, UNITS, num_proj=2, proj_clip=0.3, dtype=DTYPE),
     "layer_norm(fused)": lambda: cells.LayerNormBasicLSTMCell(INPUT, UNITS, forget_bias=0.5, dtype=DTYPE),
     "layer_norm_off(loop)": lambda: cells.LayerNormBasicLSTMCell(INPUT, UNITS, layer_norm=False, dtype=DTYPE),
-    "gru(loop)": lambda: cells.GRUCell(INPUT, UNITS, dtype=DTYPE),
+    "gru(fused)": lambda: cells.GRUCell(INPUT, UNITS, dtype=DTYPE),
+    "gru_block(fused)": lambda: cells.GRUBlockCell(INPUT, UNITS, dtype=DTYPE),
+    "gru_tanh_object(loop)": lambda: cells.GRUCell(INPUT, UNITS, activation=lambda v: torch.tanh(v), dtype=DTYPE),
     "multi(loop)": lambda: cells.MultiRNNCell([cells.BasicLSTMCell(INPUT, UNITS, dtype=DTYPE),
                                               cells.GRUCell(UNITS, UNITS, dtype=DTYPE)]),
 }
@@ -277,7 +279,7 @@ def test_bidirectional_reverses_each_row_within_its_length():
             assert_close(state_bw.h[b], expected_state.h[0])
 
 
-@pytest.mark.parametrize("cell_name", ["basic(fused)", "lstm_peephole_clip(fused)", "lstm_proj(fused)", "gru(loop)"])
+@pytest.mark.parametrize("cell_name", ["basic(fused)", "lstm_peephole_clip(fused)", "lstm_proj(fused)", "gru(fused)"])
 def test_swap_memory_changes_no_result(cell_name, monkeypatch):
     # Chunks of 2 steps (see the next test), so that the fused path's chunking is part of what must change nothing.
     monkeypatch.setattr(rnn, "SWAP_CHUNK_BYTES", 2 * BATCH * 6 * UNITS * 8)

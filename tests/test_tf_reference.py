@@ -169,3 +169,64 @@ def test_layer_norm_basic_lstm_cell_on_the_fused_op_matches_tf():
     np.testing.assert_allclose(numpy(state.c), c.numpy(), **TOL)
     for name, ours, theirs in zip(["x"] + list(weights), grads, tf_grads):
         np.testing.assert_allclose(numpy(ours), theirs.numpy(), rtol=1e-3, atol=1e-4, err_msg=name)
+
+
+def test_gru_block_cell_matches_tf_raw_ops_forward_and_gradient():
+    """cells.GRUBlockCell (fastlstm's fused GRU op, TF's convention) against TF's own fused kernels
+    (tf.raw_ops.GRUBlockCell and GRUBlockCellGrad), one step."""
+    torch.manual_seed(0)
+    cell = cells.GRUBlockCell(INPUT, UNITS)
+    with torch.no_grad():
+        for p in cell.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    weights = dict(cell.tf_variables())
+    x = torch.randn(BATCH, INPUT, requires_grad=True)
+    h = torch.randn(BATCH, UNITS, requires_grad=True)
+    new_h, _ = cell(x, h)
+    d_h = torch.randn(BATCH, UNITS)
+    grads = torch.autograd.grad(new_h, [x, h, weights["b_ru"], weights["b_c"]], d_h)
+    args = dict(x=numpy(x), h_prev=numpy(h), w_ru=numpy(weights["w_ru"]), w_c=numpy(weights["w_c"]),
+                b_ru=numpy(weights["b_ru"]), b_c=numpy(weights["b_c"]))
+    r, u, c, tf_h = tf.raw_ops.GRUBlockCell(**args)
+    np.testing.assert_allclose(numpy(new_h), tf_h.numpy(), **TOL)
+    d_x, d_h_prev, d_c_bar, d_r_bar_u_bar = tf.raw_ops.GRUBlockCellGrad(**args, r=r, u=u, c=c, d_h=numpy(d_h))
+    np.testing.assert_allclose(numpy(grads[0]), d_x.numpy(), **TOL)
+    np.testing.assert_allclose(numpy(grads[1]), d_h_prev.numpy(), **TOL)
+    # The biases' gradients are the pre-activations' gradients summed over the batch.
+    np.testing.assert_allclose(numpy(grads[2]), d_r_bar_u_bar.numpy().sum(0), **TOL)
+    np.testing.assert_allclose(numpy(grads[3]), d_c_bar.numpy().sum(0), **TOL)
+
+
+def test_gru_cell_sequence_on_the_fused_op_matches_tf():
+    """dynamic_rnn(cells.GRUCell) -- one fused op over the sequence, with lengths -- against TF's GRUCell math in TF
+    ops (rnn_cell_impl.GRUCell.call), forward and gradients."""
+    torch.manual_seed(0)
+    cell = cells.GRUCell(INPUT, UNITS)
+    assert rnn.uses_fused_op(cell)
+    x = torch.randn(BATCH, STEPS, INPUT, requires_grad=True)
+    lengths = [STEPS, 2, 5]
+    outputs, state = rnn.dynamic_rnn(cell, x, sequence_length=lengths)
+    weights = dict(cell.tf_variables())
+    grads = torch.autograd.grad(outputs.sum() + state.sum(), [x] + list(weights.values()))
+
+    tf_vars = {name: tf.Variable(numpy(p)) for name, p in weights.items()}
+    tf_x = tf.Variable(numpy(x))
+    with tf.GradientTape() as tape:
+        h = tf.zeros((BATCH, UNITS))
+        tf_outputs = []
+        for t in range(STEPS):
+            xt = tf_x[:, t]
+            gates = tf.sigmoid(tf.matmul(tf.concat([xt, h], 1), tf_vars["gates/kernel"]) + tf_vars["gates/bias"])
+            r, u = tf.split(gates, 2, axis=1)
+            c = tf.tanh(tf.matmul(tf.concat([xt, r * h], 1), tf_vars["candidate/kernel"]) + tf_vars["candidate/bias"])
+            new_h = u * h + (1 - u) * c
+            running = tf.constant([[1.0] if t < n else [0.0] for n in lengths])
+            h = running * new_h + (1 - running) * h
+            tf_outputs.append(running * new_h)
+        tf_outputs = tf.stack(tf_outputs, 1)
+        loss = tf.reduce_sum(tf_outputs) + tf.reduce_sum(h)
+    tf_grads = tape.gradient(loss, [tf_x] + list(tf_vars.values()))
+    np.testing.assert_allclose(numpy(outputs), tf_outputs.numpy(), **TOL)
+    np.testing.assert_allclose(numpy(state), h.numpy(), **TOL)
+    for name, ours, theirs in zip(["x"] + list(weights), grads, tf_grads):
+        np.testing.assert_allclose(numpy(ours), theirs.numpy(), rtol=1e-3, atol=1e-4, err_msg=name)

@@ -232,7 +232,7 @@ void forward_loop(const Params<scalar_t>& p) {
   const Slots slots(H, p.separate());
   std::memcpy(p.h_n, p.h0, B * H * sizeof(scalar_t));
   std::memcpy(p.c_n, p.c0, B * H * sizeof(scalar_t));
-  const RowsSplitShape<scalar_t> shape{p.seq_len, B, p.input_size, H, 4, p.active_rows};
+  const RowsSplitShape<scalar_t> shape{p.seq_len, B, p.input_size, H, 4 * H, 4 * H, p.active_rows};
   const int64_t threads = rows_team_size(B, H, 4);
   // Training projects the inputs into the workspace rows' LN(a) slots, where they are normalised in place; inference
   // computes each row in a scratch workspace row of its thread.
@@ -240,7 +240,7 @@ void forward_loop(const Params<scalar_t>& p) {
   const ForwardRow<scalar_t> row = forward_row_for(p);
   rows_split_forward(
       shape, threads, p.x, p.h0, p.w_ih, p.w_hh, p.output, training ? p.workspace + slots.input_hat : nullptr, W,
-      [&](int64_t t, int64_t b, scalar_t* a, scalar_t* rec, int64_t id) {
+      [&](int64_t t, int64_t b, int64_t, scalar_t* a, scalar_t* rec, int64_t id) {
         scalar_t* ws = training ? p.workspace + (t * B + b) * W : scratch_rows.data() + id * W;
         row(p, slots, a, rec, ws, p.g_mask ? p.g_mask + (t * B + b) * H : nullptr, p.c_n + b * H,
             p.output + (t * B + b) * H);
@@ -278,7 +278,7 @@ void backward_loop(const Params<scalar_t>& p) {
       std::fill(out, out + B * H, scalar_t(0));
     }
   }
-  const RowsSplitShape<scalar_t> shape{T, B, p.input_size, H, 4, p.active_rows};
+  const RowsSplitShape<scalar_t> shape{T, B, p.input_size, H, G, G, p.active_rows};
   const int64_t threads = rows_team_size(B, H, 4);
   // Per thread: 5H of row scratch, then its sums of the gains' and shifts' gradients.
   const int64_t thread_scratch = 5 * H + kAccumulatorUnits * H;
@@ -288,8 +288,8 @@ void backward_loop(const Params<scalar_t>& p) {
   scalar_t* const d_input = p.grad_input_pre;
   scalar_t* const d_recurrent = p.grad_recurrent_pre;
   rows_split_backward(
-      shape, threads, p.w_hh, p.grad_h0, d_recurrent,
-      [&](int64_t t, int64_t b, int64_t id) {
+      shape, threads, p.w_hh, p.grad_h0, d_recurrent, G,
+      [&](int64_t t, int64_t b, int64_t, int64_t id) {
         const int64_t tb = t * B + b;
         scalar_t* own_scratch = scratch.data() + id * thread_scratch;
         const scalar_t* c_prev = t > 0 ? p.saved_workspace + ((t - 1) * B + b) * W + slots.cell : p.c0 + b * H;

@@ -118,7 +118,7 @@ def _layer_norm_lstm_backward_fake(grad_output, grad_h_n, grad_c_n, x, h0, c0, w
 
 
 @torch.library.register_fake("fastlstm::gru")
-def _gru_fake(x, h0, w_ih, w_hh, b_ih, b_hh, sequence_lengths=None, training=True):
+def _gru_fake(x, h0, w_ih, w_hh, b_ih, b_hh, sequence_lengths=None, training=True, linear_before_reset=True):
     _check_devices("fastlstm::gru", x, sequence_lengths, h0=h0, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh)
     seq_len, batch, hidden = x.shape[0], x.shape[1], h0.shape[1]
     return (x.new_empty((seq_len, batch, hidden)), x.new_empty((batch, hidden)),
@@ -126,7 +126,8 @@ def _gru_fake(x, h0, w_ih, w_hh, b_ih, b_hh, sequence_lengths=None, training=Tru
 
 
 @torch.library.register_fake("fastlstm::gru_backward")
-def _gru_backward_fake(grad_output, grad_h_n, x, h0, w_ih, w_hh, sequence_lengths, output, workspace):
+def _gru_backward_fake(grad_output, grad_h_n, x, h0, w_ih, w_hh, sequence_lengths, output, workspace,
+                       linear_before_reset=True):
     _check_devices("fastlstm::gru_backward", x, sequence_lengths, grad_output=grad_output, grad_h_n=grad_h_n, h0=h0,
                    w_ih=w_ih, w_hh=w_hh, output=output, workspace=workspace)
     gates = w_hh.shape[0]

@@ -269,14 +269,18 @@ def layer_norm_lstm_on(chosen, x, h0, c0, w_ih, w_hh, bias, ln_ih_weight, ln_hh_
 GRU_FUSED_DEVICES = ("cpu",)
 
 
-def choose_gru_backend(backend, x, sequence_lengths=None, single_step=False):
+def choose_gru_backend(backend, x, sequence_lengths=None, single_step=False, linear_before_reset=True):
     """"cudnn", "fused" or "reference" for the GRU, as choose_backend for the LSTM."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "reference":
         return "reference"
-    cudnn_missing = "single steps (cuDNN runs whole sequences)" if single_step else _cudnn_unsupported(
-        x, None, sequence_lengths)
+    if single_step:
+        cudnn_missing = "single steps (cuDNN runs whole sequences)"
+    elif not linear_before_reset:
+        cudnn_missing = "TF's GRU (linear_before_reset=False: cuDNN applies the reset after the matmul)"
+    else:
+        cudnn_missing = _cudnn_unsupported(x, None, sequence_lengths)
     if backend == "cudnn":
         if cudnn_missing is not None:
             raise ValueError(f"backend='cudnn' cannot serve {cudnn_missing}; use backend='auto', 'fused' or "
@@ -296,34 +300,38 @@ def choose_gru_backend(backend, x, sequence_lengths=None, single_step=False):
     return "reference"
 
 
-def gru(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, *, sequence_lengths=None, backend="auto"):
+def gru(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, *, sequence_lengths=None, linear_before_reset=True,
+        backend="auto"):
     """One GRU layer, one direction, the whole sequence: x [T, B, I], h0 [B, H], torch.nn.GRU's weights of one layer
-    and direction (w_ih [3H, I], w_hh [3H, H], b_ih/b_hh [3H]), sequence_lengths [B]. Returns (output [T, B, H],
-    h_n [B, H])."""
-    chosen = choose_gru_backend(backend, x, sequence_lengths)
-    return gru_on(chosen, x, h0, w_ih, w_hh, b_ih, b_hh, sequence_lengths=sequence_lengths)
+    and direction (w_ih [3H, I], w_hh [3H, H], b_ih/b_hh [3H]), sequence_lengths [B]. linear_before_reset=False:
+    TF's candidate (reference.gru_cell). Returns (output [T, B, H], h_n [B, H])."""
+    chosen = choose_gru_backend(backend, x, sequence_lengths, linear_before_reset=linear_before_reset)
+    return gru_on(chosen, x, h0, w_ih, w_hh, b_ih, b_hh, sequence_lengths=sequence_lengths,
+                  linear_before_reset=linear_before_reset)
 
 
-def gru_on(chosen, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, *, sequence_lengths=None):
+def gru_on(chosen, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, *, sequence_lengths=None, linear_before_reset=True):
     """gru on a backend already chosen by choose_gru_backend."""
     if chosen == "reference":
-        return reference.gru_sequence(x, h0, w_ih, w_hh, b_ih, b_hh, sequence_lengths=sequence_lengths)
+        return reference.gru_sequence(x, h0, w_ih, w_hh, b_ih, b_hh, sequence_lengths=sequence_lengths,
+                                      linear_before_reset=linear_before_reset)
     if chosen == "cudnn":
         return _cudnn_rnn("GRU", x, (h0,), cudnn_weights(w_ih, w_hh, b_ih, b_hh),
                           b_ih is not None or b_hh is not None, sequence_lengths)
     training = _needs_workspace(x, h0, w_ih, w_hh, b_ih, b_hh)
-    output, h_n, _ = _call_fused(_GRU, training, x, h0, w_ih, w_hh, b_ih, b_hh, sequence_lengths, training)
+    output, h_n, _ = _call_fused(_GRU, training, x, h0, w_ih, w_hh, b_ih, b_hh, sequence_lengths, training,
+                                 bool(linear_before_reset))
     return output, h_n
 
 
-def gru_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None, *, backend="auto"):
+def gru_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None, *, linear_before_reset=True, backend="auto"):
     """One GRU step: x [B, I], h [B, H] -> h_new [B, H] (the sequence kernel over one step)."""
     chosen = choose_gru_backend(backend, x, single_step=True)
-    return gru_cell_on(chosen, x, h, w_ih, w_hh, b_ih, b_hh)
+    return gru_cell_on(chosen, x, h, w_ih, w_hh, b_ih, b_hh, linear_before_reset=linear_before_reset)
 
 
-def gru_cell_on(chosen, x, h, w_ih, w_hh, b_ih=None, b_hh=None):
+def gru_cell_on(chosen, x, h, w_ih, w_hh, b_ih=None, b_hh=None, *, linear_before_reset=True):
     """gru_cell on a backend already chosen by choose_gru_backend."""
     if chosen == "reference":
-        return reference.gru_cell(x, h, w_ih, w_hh, b_ih, b_hh)
-    return gru_on(chosen, x.unsqueeze(0), h, w_ih, w_hh, b_ih, b_hh)[1]
+        return reference.gru_cell(x, h, w_ih, w_hh, b_ih, b_hh, linear_before_reset=linear_before_reset)
+    return gru_on(chosen, x.unsqueeze(0), h, w_ih, w_hh, b_ih, b_hh, linear_before_reset=linear_before_reset)[1]

@@ -73,27 +73,32 @@ def lstm_sequence(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, *, w_hr=None, w_p
     return output, h, c
 
 
-# The GRU as torch.nn.GRU / cuDNN compute it (the reset gate multiplies W_hn h + b_hn; gate blocks r, z, n).
-def gru_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
+# The GRU, gate blocks r, z, n. linear_before_reset (ONNX's name): torch.nn.GRU's and cuDNN's convention, the reset
+# gate multiplies W_hn h + b_hn; without, TF1's GRUCell / GRUBlockCell: n = tanh(W_in x + b_in + W_hn (r * h) + b_hn).
+def gru_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None, *, linear_before_reset=True):
     """One step. x [B, I], h [B, H], w_ih [3H, I], w_hh [3H, H], b_ih/b_hh [3H] -> h_new [B, H]."""
-    gi, gh = x @ w_ih.t(), h @ w_hh.t()
+    gi = x @ w_ih.t()
+    w_hr, w_hz, w_hn = w_hh.chunk(3, dim=0)
+    gh = h @ (w_hh if linear_before_reset else torch.cat([w_hr, w_hz])).t()
     if b_ih is not None:
         gi = gi + b_ih
     if b_hh is not None:
-        gh = gh + b_hh
+        gh = gh + (b_hh if linear_before_reset else b_hh[: 2 * h.shape[-1]])
     i_r, i_z, i_n = gi.chunk(3, dim=-1)
-    h_r, h_z, h_n = gh.chunk(3, dim=-1)
-    r = torch.sigmoid(i_r + h_r)
-    z = torch.sigmoid(i_z + h_z)
-    n = torch.tanh(i_n + r * h_n)
+    r = torch.sigmoid(i_r + gh[..., : h.shape[-1]])
+    z = torch.sigmoid(i_z + gh[..., h.shape[-1]: 2 * h.shape[-1]])
+    if linear_before_reset:
+        n = torch.tanh(i_n + r * gh[..., 2 * h.shape[-1]:])
+    else:
+        n = torch.tanh(i_n + (r * h) @ w_hn.t() + (b_hh[2 * h.shape[-1]:] if b_hh is not None else 0))
     return (1 - z) * n + z * h
 
 
-def gru_sequence(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, *, sequence_lengths=None):
+def gru_sequence(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, *, sequence_lengths=None, linear_before_reset=True):
     """One layer, one direction. x [T, B, I], h0 [B, H] -> (output [T, B, H], h_n [B, H]); lengths as
     lstm_sequence."""
     def step(x_t, state):
-        h = gru_cell(x_t, state[0], w_ih, w_hh, b_ih, b_hh)
+        h = gru_cell(x_t, state[0], w_ih, w_hh, b_ih, b_hh, linear_before_reset=linear_before_reset)
         return h, (h,)
 
     output, (h,) = run_steps(step, x, (h0,), sequence_lengths)

@@ -1,7 +1,7 @@
 """TF1's RNN drivers: static_rnn, dynamic_rnn, bidirectional_dynamic_rnn, for any fastlstm.cells.RNNCell.
 
 Cells that fastlstm's fused ops implement (BasicLSTMCell, LSTMCell without proj_clip, LSTMBlockCell,
-LayerNormBasicLSTMCell with layer norm, with tanh) run the whole sequence in one fused op (a chunk of steps per op
+LayerNormBasicLSTMCell with layer norm, GRUCell, GRUBlockCell(V2), with tanh) run the whole sequence in one fused op (a chunk of steps per op
 under swap_memory); every other cell runs a step loop. Past a row's sequence length the output is zero and the state is carried through unchanged."""
 
 import contextlib
@@ -12,11 +12,13 @@ from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 from . import functional
 from ._ops import WORKSPACE_WIDTH
 from .cells.base import LSTMStateTuple
+from .cells.gru import GRUBlockCellV2, GRUCell
 from .cells.lstm import BasicLSTMCell, LayerNormBasicLSTMCell, LSTMBlockCell, LSTMCell
 from .sequence import reverse_within_lengths
 
 # A subclass that overrides forward is no longer the math the fused op implements.
-_FUSED_FORWARDS = {BasicLSTMCell.forward, LSTMCell.forward, LSTMBlockCell.forward, LayerNormBasicLSTMCell.forward}
+_FUSED_FORWARDS = {BasicLSTMCell.forward, LSTMCell.forward, LSTMBlockCell.forward, LayerNormBasicLSTMCell.forward,
+                   GRUCell.forward, GRUBlockCellV2.forward}
 
 # Under swap_memory the fused op runs the sequence in chunks of steps whose workspace and output take at most this
 # much device memory; each chunk's saved tensors go to the host as soon as its op returns, and backward brings them

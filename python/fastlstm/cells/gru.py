@@ -1,7 +1,10 @@
-"""TF1's GRU-family cells (graph-composed: fastlstm has no fused GRU kernel yet)."""
+"""TF1's GRU-family cells. GRUCell and GRUBlockCell (V2) run on fastlstm's fused GRU op in TF's convention
+(linear_before_reset=False) when their activation is tanh: one step, or a whole sequence in one op for the drivers
+(``fused_sequence``); UGRNNCell is graph-composed."""
 
 import torch
 
+from .. import functional
 from .base import VectorStateCell, tf_bias, tf_kernel
 
 
@@ -23,11 +26,55 @@ class GRUCell(VectorStateCell):
     def tf_variables(self):
         return [(name.replace("_", "/", 1), parameter) for name, parameter in self.named_parameters()]
 
+    def _tf_weights(self):
+        """(gates kernel, gates bias, candidate kernel, candidate bias), TF's layout."""
+        return self.gates_kernel, self.gates_bias, self.candidate_kernel, self.candidate_bias
+
+    def fuses(self):
+        return self.activation is torch.tanh
+
+    def fused_sequence(self, inputs, state, lengths):
+        """inputs [T, B, input_size] time-major, state h [B, H], lengths [B] or None -> (outputs, final h), in one
+        fused op: TF's kernels split into the op's w_ih [3H, I] and w_hh [3H, H] (blocks r, u, c), one bias."""
+        gates_kernel, gates_bias, candidate_kernel, candidate_bias = self._tf_weights()
+        rows = self.input_size
+        w_ih = torch.cat([gates_kernel[:rows], candidate_kernel[:rows]], 1).t()
+        w_hh = torch.cat([gates_kernel[rows:], candidate_kernel[rows:]], 1).t()
+        bias = torch.cat([gates_bias, candidate_bias])
+        return functional.gru(inputs, state, w_ih, w_hh, bias, None, sequence_lengths=lengths,
+                              linear_before_reset=False)
+
     def forward(self, inputs, state):
-        r, u = torch.sigmoid(torch.cat([inputs, state], 1) @ self.gates_kernel + self.gates_bias).chunk(2, 1)
-        c = self.activation(torch.cat([inputs, r * state], 1) @ self.candidate_kernel + self.candidate_bias)
+        if self.fuses():
+            outputs, new_h = self.fused_sequence(inputs.unsqueeze(0), state, None)
+            return new_h, new_h
+        gates_kernel, gates_bias, candidate_kernel, candidate_bias = self._tf_weights()
+        r, u = torch.sigmoid(torch.cat([inputs, state], 1) @ gates_kernel + gates_bias).chunk(2, 1)
+        c = self.activation(torch.cat([inputs, r * state], 1) @ candidate_kernel + candidate_bias)
         new_h = u * state + (1 - u) * c
         return new_h, new_h
+
+
+class GRUBlockCellV2(GRUCell):
+    """tf.contrib.rnn.GRUBlockCellV2: TF's fused GRU (contrib gru_ops), GRUCell's math and variable names
+    (gates/kernel, gates/bias, candidate/kernel, candidate/bias); always tanh."""
+
+    def __init__(self, input_size, num_units, dtype=None, device=None):
+        super().__init__(input_size, num_units, dtype=dtype, device=device)
+
+    def forward(self, inputs, state):
+        outputs, new_h = self.fused_sequence(inputs.unsqueeze(0), state, None)
+        return new_h, new_h
+
+
+class GRUBlockCell(GRUBlockCellV2):
+    """tf.contrib.rnn.GRUBlockCell: as GRUBlockCellV2, with the variables TF's first GRUBlockCell names w_ru
+    [input_size + num_units, 2 * num_units], b_ru (ones), w_c [input_size + num_units, num_units], b_c (the raw op
+    GRUBlockCell's arguments)."""
+
+    def tf_variables(self):
+        names = {"gates_kernel": "w_ru", "gates_bias": "b_ru", "candidate_kernel": "w_c", "candidate_bias": "b_c"}
+        return [(names[name], parameter) for name, parameter in self.named_parameters()]
 
 
 class UGRNNCell(VectorStateCell):
@@ -50,4 +97,4 @@ class UGRNNCell(VectorStateCell):
         return new_h, new_h
 
 
-__all__ = ["GRUCell", "UGRNNCell"]
+__all__ = ["GRUCell", "GRUBlockCell", "GRUBlockCellV2", "UGRNNCell"]
