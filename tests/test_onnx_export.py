@@ -66,3 +66,30 @@ def test_lstm_cell_exports():
     got = run_onnx(onnx.load_from_string(buffer.getvalue()), x)
     assert_close(got[0], h)
     assert_close(got[1], c)
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(num_layers=2, bidirectional=True, batch_first=True)])
+def test_gru_exports_onnx_gru_with_dynamic_batch_and_length(kwargs):
+    module = fastlstm.GRU(4, 5, **kwargs).eval()
+    shape = (2, 3, 4) if kwargs.get("batch_first") else (3, 2, 4)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (torch.randn(*shape),), buffer, dynamo=False, input_names=["x"],
+                          output_names=["y", "h_n"], dynamic_axes={"x": {0: "a", 1: "b"}})
+    model = onnx.load_from_string(buffer.getvalue())
+    assert "GRU" in {node.op_type for node in model.graph.node}
+    x = torch.randn(6, 5, 4)
+    with torch.no_grad():
+        output, h_n = module(x)
+    got = run_onnx(model, x)
+    assert_close(got[0], output)
+    assert_close(got[1], h_n)
+    cell = fastlstm.GRUCell(4, 5).eval()
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(cell, (torch.randn(2, 4),), buffer, dynamo=False, input_names=["x"],
+                          dynamic_axes={"x": {0: "b"}})
+    with torch.no_grad():
+        assert_close(run_onnx(onnx.load_from_string(buffer.getvalue()), x[0])[0], cell(x[0]))
