@@ -16,7 +16,8 @@ def onnxruntime_run(torch_lstm, x):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter's deprecation and batch-size notes
         torch.onnx.export(torch_lstm, (x.detach(),), buffer, dynamo=False, input_names=["x"],
-                          output_names=["output", "h_n"] + (["c_n"] if isinstance(torch_lstm, torch.nn.LSTM) else []), dynamic_axes={"x": {0: "seq_len", 1: "batch"}})
+                          output_names=["output", "h_n"] + (["c_n"] if isinstance(torch_lstm, torch.nn.LSTM) else []),
+                          dynamic_axes={"x": {0: "seq_len", 1: "batch"}})
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     options.inter_op_num_threads = 1

@@ -1,5 +1,6 @@
-"""The measurements behind the CPU goal table (issues 3, 11, 12 and 13): FLOP rate, single steps, variable lengths, TF's fused
-kernel, memory saved for backward; and rows with no goal set (step-loop training, projections). Each function returns
+"""The measurements behind the CPU goal table (issues 3, 11, 12 and 13): FLOP rate, single steps, variable lengths,
+TF's fused kernel, memory saved for backward, the GRU's and the layer-norm LSTM's rows (gru_rows.py,
+layer_norm_rows.py); and rows with no goal set (step-loop training, projections). Each function returns
 rows (what, measured, goal, met) for the table."""
 
 import warnings

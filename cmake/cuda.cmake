@@ -49,7 +49,8 @@ if(FASTLSTM_CUDA AND FASTLSTM_TORCH_CUDA AND FASTLSTM_CUDA_ROOT AND EXISTS "${FA
     COMMAND "${Python_EXECUTABLE}" -c
       "import glob, os, nvidia; print(';'.join(sorted(glob.glob(os.path.join(list(nvidia.__path__)[0], '*', 'include')))))"
     OUTPUT_VARIABLE FASTLSTM_CUDA_INCLUDES OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
-  set(FASTLSTM_CUDA_SOURCES csrc/cuda/lstm_kernel.cu csrc/cuda/layer_norm_lstm_kernel.cu csrc/cuda/ops_cuda.cpp)
+  set(FASTLSTM_CUDA_SOURCES csrc/cuda/lstm_kernel.cu csrc/cuda/layer_norm_lstm_kernel.cu csrc/cuda/gru_kernel.cu
+      csrc/cuda/ops_cuda.cpp)
   set(FASTLSTM_CUDA_DEFINITIONS FASTLSTM_WITH_CUDA)
 else()
   message(STATUS "fastlstm: CPU-only build (torch CUDA: '${FASTLSTM_TORCH_CUDA}', toolkit: '${FASTLSTM_CUDA_ROOT}')")

@@ -139,8 +139,8 @@ LayerNormBackwardResult layer_norm_lstm_backward_op(
     for (const at::Tensor& grad : {grad_w_ih, grad_w_hh, grad_bias, grad_ln_ih, grad_ln_hh, grad_ln_cw, grad_ln_cb}) {
       grad.zero_();
     }
-    return {at::empty({T, B, I}, options), grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_bias, grad_ln_ih, grad_ln_hh, grad_ln_cw,
-            grad_ln_cb};
+    return {at::empty({T, B, I}, options), grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_bias, grad_ln_ih, grad_ln_hh,
+            grad_ln_cw, grad_ln_cb};
   }
   const at::Tensor grad_input_pre = Kernels::workspace_empty({T, B, G}, options);
   const at::Tensor grad_recurrent_pre = separate ? Kernels::workspace_empty({T, B, G}, options) : grad_input_pre;

@@ -9,7 +9,8 @@ from fastlstm import functional, ops
 from conftest import assert_close
 from test_ops import compare_with_grads, fused_sequence, make_inputs, reference_sequence
 
-OPS = ("forward", "backward", "cell_forward", "cell_backward", "layer_norm_lstm", "layer_norm_lstm_backward")
+OPS = ("forward", "backward", "cell_forward", "cell_backward", "layer_norm_lstm", "layer_norm_lstm_backward", "gru",
+       "gru_backward")
 needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
 
 
@@ -163,3 +164,23 @@ def test_cuda_layer_norm_kernels_match_the_cpu_kernels(formulation, lengths):
         torch.testing.assert_close(a.cpu(), b, rtol=1e-8, atol=1e-9)
     torch.library.opcheck(ops.layer_norm_lstm.default, (*on_gpu.values(), extras["sequence_lengths"],
                                                         gpu_extras["g_mask"]), dict(options))
+
+
+@needs_gpu
+@pytest.mark.parametrize("linear_before_reset", [True, False])
+@pytest.mark.parametrize("lengths", [None, [5, 2, 0, 4]], ids=str)
+def test_cuda_gru_kernels_match_the_cpu_kernels(linear_before_reset, lengths):
+    from test_gru import make_inputs as gru_inputs, run_op as run_gru
+    inputs = gru_inputs(5, 4, 3, 40)
+    on_gpu = {k: v.detach().cuda().requires_grad_() for k, v in inputs.items()}
+    lengths = None if lengths is None else torch.tensor(lengths)
+    expected = run_gru(inputs, lengths, linear_before_reset=linear_before_reset)
+    got = run_gru(on_gpu, lengths, linear_before_reset=linear_before_reset)
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a.cpu(), b, rtol=1e-9, atol=1e-9)
+    grads = [torch.randn_like(t) for t in expected]
+    for a, b in zip(torch.autograd.grad(got, list(on_gpu.values()), [g.cuda() for g in grads]),
+                    torch.autograd.grad(expected, list(inputs.values()), grads)):
+        torch.testing.assert_close(a.cpu(), b, rtol=1e-8, atol=1e-9)
+    torch.library.opcheck(ops.gru.default, (*on_gpu.values(), lengths),
+                          dict(linear_before_reset=linear_before_reset))

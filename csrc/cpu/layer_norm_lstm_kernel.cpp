@@ -97,8 +97,8 @@ struct Slots {
 };
 
 // One row of one step. a: the row's input projection W_ih x [4H] (replaced by its normalised values: LN(a), or
-// LN(a + r) when joint); r: its recurrent product [4H] (then scratch); ws: its workspace row (a scratch row in inference); c: the
-// carried cell (read, then written); h: where the new h goes.
+// LN(a + r) when joint); r: its recurrent product [4H] (then scratch); ws: its workspace row (a scratch row in
+// inference); c: the carried cell (read, then written); h: where the new h goes.
 template <typename scalar_t, bool kSeparate, bool kMask>
 void forward_row(const Params<scalar_t>& p, const Slots& slots, scalar_t* __restrict__ a,
                  scalar_t* __restrict__ r, scalar_t* __restrict__ ws, const scalar_t* __restrict__ mask,

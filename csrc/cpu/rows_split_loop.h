@@ -100,7 +100,9 @@ void rows_split_forward(const RowsSplitShape<scalar_t>& s, int64_t threads, cons
     sync();  // each thread packed a share; every thread reads them all
     for (int64_t t = 0; t < T; ++t) {
       const int64_t chunk_step = t % chunk_steps;
-      if (chunk_step == 0) project_own_rows(x, B, I, G, w_in, t, std::min(T, t + chunk_steps), id, count, proj, proj_ld);
+      if (chunk_step == 0) {
+        project_own_rows(x, B, I, G, w_in, t, std::min(T, t + chunk_steps), id, count, proj, proj_ld);
+      }
       const int64_t running = own_rows(s.rows_at(t), id, count), all = own_rows(B, id, count);
       const scalar_t* h_prev = (t == 0 ? h0 : output + (t - 1) * B * H) + id * H;
       if (running > 0) {
@@ -152,7 +154,9 @@ void rows_split_backward(const RowsSplitShape<scalar_t>& s, int64_t threads, con
         if (packed) packed_gemm(running, R, d, count * ld, panels.data(), H, /*accumulate=*/true, grad_h + id * H,
                                 count * H);
       }
-      if (!packed) gemm<scalar_t>(false, false, running, H, R, 1, d, count * ld, w_hh, H, 1, grad_h + id * H, count * H);
+      if (!packed) {
+        gemm<scalar_t>(false, false, running, H, R, 1, d, count * ld, w_hh, H, 1, grad_h + id * H, count * H);
+      }
     }
   });
 }

@@ -244,8 +244,8 @@ void layer_norm_lstm_forward(const LayerNormLstmParams<scalar_t>& p) {
   for (int64_t t = 0; t < T; ++t) {
     const int64_t from = t + 1 < T ? p.rows_at(t + 1) : 0, to = p.rows_at(t);
     if (to > from) {
-      C10_CUDA_CHECK(cudaMemcpyAsync(p.h_n + from * H, p.output + (t * B + from) * H, (to - from) * H * sizeof(scalar_t),
-                                     cudaMemcpyDeviceToDevice, stream));
+      C10_CUDA_CHECK(cudaMemcpyAsync(p.h_n + from * H, p.output + (t * B + from) * H,
+                                     (to - from) * H * sizeof(scalar_t), cudaMemcpyDeviceToDevice, stream));
     }
   }
 }

@@ -3,8 +3,10 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
 
+#include "../gru_op_driver.h"
 #include "../layer_norm_lstm_op_driver.h"
 #include "../lstm_op_driver.h"
+#include "gru_kernel.h"
 #include "layer_norm_lstm_kernel.h"
 #include "lstm_kernel.h"
 
@@ -35,6 +37,14 @@ struct CudaKernels {
   static void layer_norm_backward(const LayerNormLstmParams<scalar_t>& p) {
     cuda::layer_norm_lstm_backward(p);
   }
+  template <typename scalar_t>
+  static void gru_forward(const GruParams<scalar_t>& p) {
+    cuda::gru_forward(p);
+  }
+  template <typename scalar_t>
+  static void gru_backward(const GruParams<scalar_t>& p) {
+    cuda::gru_backward(p);
+  }
   static at::Tensor workspace_empty(at::IntArrayRef sizes, const at::TensorOptions& options) {
     return at::empty(sizes, options);  // torch's caching allocator already reuses device memory
   }
@@ -50,6 +60,8 @@ TORCH_LIBRARY_IMPL(fastlstm, CUDA, m) {
   m.impl("layer_norm_lstm", static_cast<LayerNormForwardSignature*>(&layer_norm_lstm_op<CudaKernels>));
   m.impl("layer_norm_lstm_backward",
          static_cast<LayerNormBackwardSignature*>(&layer_norm_lstm_backward_op<CudaKernels>));
+  m.impl("gru", static_cast<GruForwardSignature*>(&gru_op<CudaKernels>));
+  m.impl("gru_backward", static_cast<GruBackwardSignature*>(&gru_backward_op<CudaKernels>));
 }
 
 }  // namespace fastlstm

@@ -264,9 +264,12 @@ def layer_norm_lstm_on(chosen, x, h0, c0, w_ih, w_hh, bias, ln_ih_weight, ln_hh_
     return output, h_n, c_n
 
 
-# The GRU (torch's / cuDNN's convention). Its fused kernels run on the CPU (no CUDA kernels yet: CUDA tensors take
-# cuDNN, or the reference where cuDNN cannot serve).
-GRU_FUSED_DEVICES = ("cpu",)
+# The GRU. Its fused kernels: the CPU's, and CUDA's where this build compiled them; "auto" picks the CUDA ones for
+# nothing yet (built and linked, not yet run on a GPU): CUDA tensors take cuDNN, or the reference where cuDNN cannot
+# serve (TF's convention); backend="fused" runs them.
+GRU_FUSED_DEVICES = ("cpu", "cuda") if torch._C._dispatch_has_kernel_for_dispatch_key("fastlstm::gru", "CUDA") \
+    else ("cpu",)
+GRU_AUTO_DEVICES = ("cpu",)
 
 
 def choose_gru_backend(backend, x, sequence_lengths=None, single_step=False, linear_before_reset=True):
@@ -292,8 +295,8 @@ def choose_gru_backend(backend, x, sequence_lengths=None, single_step=False, lin
     if x.dtype not in FUSED_DTYPES:
         missing = f"dtype {x.dtype} (fused kernels run float32 and float64)"
     elif x.device.type not in GRU_FUSED_DEVICES:
-        missing = f"device {x.device.type} (the GRU's fused kernels run on the CPU only)"
-    if missing is None:
+        missing = f"device {x.device.type} (the GRU's fused kernels run on {', '.join(GRU_FUSED_DEVICES)} here)"
+    if missing is None and (backend == "fused" or x.device.type in GRU_AUTO_DEVICES):
         return "fused"
     if backend == "fused":
         raise ValueError(f"backend='fused' does not support {missing}; use backend='auto' or 'reference'")

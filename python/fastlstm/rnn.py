@@ -1,8 +1,9 @@
 """TF1's RNN drivers: static_rnn, dynamic_rnn, bidirectional_dynamic_rnn, for any fastlstm.cells.RNNCell.
 
 Cells that fastlstm's fused ops implement (BasicLSTMCell, LSTMCell without proj_clip, LSTMBlockCell,
-LayerNormBasicLSTMCell with layer norm, GRUCell, GRUBlockCell(V2), with tanh) run the whole sequence in one fused op (a chunk of steps per op
-under swap_memory); every other cell runs a step loop. Past a row's sequence length the output is zero and the state is carried through unchanged."""
+LayerNormBasicLSTMCell with layer norm, GRUCell, GRUBlockCell(V2), with tanh) run the whole sequence in one fused op
+(a chunk of steps per op under swap_memory); every other cell runs a step loop. Past a row's sequence length the
+output is zero and the state is carried through unchanged."""
 
 import contextlib
 

@@ -9,7 +9,8 @@ from .lstm import (BasicLSTMCell, CoupledInputForgetGateLSTMCell, LayerNormBasic
                    LSTMBlockFusedCell, LSTMCell)
 
 __all__ = ["RNNCell", "LSTMStateTuple", "BasicLSTMCell", "LSTMCell", "LSTMBlockCell", "LSTMBlockFusedCell",
-           "LayerNormBasicLSTMCell", "CoupledInputForgetGateLSTMCell", "GRUCell", "GRUBlockCell", "GRUBlockCellV2", "UGRNNCell", "NASCell",
+           "LayerNormBasicLSTMCell", "CoupledInputForgetGateLSTMCell", "GRUCell", "GRUBlockCell", "GRUBlockCellV2",
+           "UGRNNCell", "NASCell",
            "PhasedLSTMCell", "GLSTMCell", "ConvLSTMCell", "Conv1DLSTMCell", "Conv2DLSTMCell", "Conv3DLSTMCell",
            "MultiRNNCell",
            "DropoutWrapper", "ResidualWrapper", "ZoneoutWrapper"]
