@@ -17,6 +17,7 @@ from tqdm import tqdm
 import fastlstm
 from host import describe, gemm_choices, print_host
 from onnx_peer import onnxruntime_run
+from plot import write_png
 from targets import all_rows, print_goal_table
 from timing import cell, measure
 
@@ -125,8 +126,12 @@ def main():
             goal_rows = all_rows(results, configs, args.repeats, progress)
         print_goal_table(goal_rows)
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"torch": torch.__version__, "host": host, "results": results,
-                                     "goals": goal_rows}, indent=2))
+    data = {"torch": torch.__version__, "host": host, "results": results, "goals": goal_rows}
+    args.json.write_text(json.dumps(data, indent=2))
+    # The picture of the ratio table, next to the JSON and as bench/latest.png (the one the README shows).
+    for png in (args.json.with_suffix(".png"), Path(__file__).parent / "latest.png"):
+        write_png(data, png)
+    print(f"\nwrote {args.json}, {args.json.with_suffix('.png')} and bench/latest.png")
 
 
 if __name__ == "__main__":
