@@ -86,8 +86,8 @@ def write_png(data, path):
     axes[0].legend(fontsize=7, loc="upper left")
     host = data.get("host", {})
     figure.suptitle(f"fastlstm vs peers, torch {data.get('torch', '?')}, {host.get('cpu', '')} "
-                    f"[{host.get('flags', '')}; fastlstm level {host.get('fastlstm_level', '')}] -- dashed: the LSTM's goal vs torch (the GRU's: 1.2x), "
-                    f"dotted: goal vs ONNX Runtime", fontsize=9)
+                    f"[{host.get('flags', '')}; fastlstm level {host.get('fastlstm_level', '')}] -- dashed: the "
+                    f"LSTM's goal vs torch (the GRU's: {GRU_GOAL}x), dotted: goal vs ONNX Runtime", fontsize=9)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
