@@ -69,7 +69,7 @@ def test_wide_registers_only_in_their_levels_code():
     inline function shared between levels must be the baseline copy (the link order sees to it)."""
     # The installed library keeps its symbols (pyproject.toml: install.strip = false): a stripped one would show its
     # local functions under the name of the exported symbol before them.
-    library = fastlstm._C.__file__
+    library = fastlstm.ops_library()  # the kernels (fastlstm._C is the thin Python module over it)
     disassembly = subprocess.run(["objdump", "-d", "-C", "--no-show-raw-insn", library], capture_output=True,
                                  text=True, check=True).stdout
     offenders = {}

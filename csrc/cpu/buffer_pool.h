@@ -17,6 +17,8 @@
 #include <cstddef>
 #include <utility>
 
+#include "../export.h"
+
 namespace fastlstm::cpu {
 
 // A buffer of at least `bytes`, 64-byte aligned; return it with release_buffer.
@@ -32,10 +34,10 @@ struct PoolStats {
   size_t idle_bytes;    // cached for reuse
   size_t cap_bytes;     // FASTLSTM_CPU_CACHE_MB
 };
-PoolStats pool_stats();
+FASTLSTM_API PoolStats pool_stats();
 
 // Releases every idle block to the OS.
-void empty_cache();
+FASTLSTM_API void empty_cache();
 
 // A typed scratch buffer from the pool for the lifetime of the object.
 template <typename scalar_t>

@@ -9,16 +9,18 @@
 #include <string>
 #include <vector>
 
+#include "../export.h"
+
 namespace fastlstm::cpu {
 
 enum class CpuCapability { Baseline = 0, Avx2 = 1, Avx512 = 2 };
 
-const char* capability_name(CpuCapability capability);
+FASTLSTM_API const char* capability_name(CpuCapability capability);
 
 // The levels this CPU supports, lowest first.
-std::vector<CpuCapability> supported_capabilities();
+FASTLSTM_API std::vector<CpuCapability> supported_capabilities();
 
 // The level the kernels run at (chosen once per process).
-CpuCapability cpu_capability();
+FASTLSTM_API CpuCapability cpu_capability();
 
 }  // namespace fastlstm::cpu

@@ -14,14 +14,16 @@
 #include <utility>
 #include <vector>
 
+#include "../export.h"
+
 namespace fastlstm::cpu {
 
 enum class GemmEngine { Auto, Rows, Brgemm, Blas, Eigen };
 
-const char* engine_name(GemmEngine engine);
+FASTLSTM_API const char* engine_name(GemmEngine engine);
 
 // Auto, or the engine FASTLSTM_GEMM forces.
-GemmEngine gemm_engine();
+FASTLSTM_API GemmEngine gemm_engine();
 
 // Fortran BLAS, LP64, column-major; nullptr where torch exports none.
 template <typename scalar_t>
@@ -35,6 +37,6 @@ FortranGemm<double> blas_dgemm();
 // read by fastlstm.cpu_capability() and the benchmark.
 bool find_choice(uint64_t shape_class, GemmEngine* engine);
 void record_choice(uint64_t shape_class, GemmEngine engine, std::string description);
-std::vector<std::pair<std::string, std::string>> recorded_choices();  // (shape class described, engine name)
+FASTLSTM_API std::vector<std::pair<std::string, std::string>> recorded_choices();  // (shape class, engine)
 
 }  // namespace fastlstm::cpu

@@ -24,6 +24,16 @@ from .gru import GRU, GRUCell
 from .layer_norm import LayerNormLSTM, load_haste_weights
 from . import cells, rnn, tf_weights, wrappers  # noqa: E402  (cells import nn)
 
+
+def ops_library():
+    """The path of libfastlstm_ops.so: every fastlstm op, registered with torch when it loads, with no Python in it.
+    A C++ program (an AOTInductor package's runner, a TorchScript or libtorch deployment) dlopens it, or calls
+    torch.ops.load_library on it, before running a model that calls the ops."""
+    import os
+
+    return os.path.join(os.path.dirname(__file__), "libfastlstm_ops.so")
+
 __all__ = ["LSTM", "LSTMCell", "GRU", "GRUCell", "LayerNormLSTM", "load_haste_weights", "functional", "reference", "ops",
-           "cells", "rnn", "wrappers", "tf_weights", "empty_cache", "cpu_memory_stats", "cpu_capability"]
+           "cells", "rnn", "wrappers", "tf_weights", "empty_cache", "cpu_memory_stats", "cpu_capability",
+           "ops_library"]
 __version__ = "0.1.0"
