@@ -4,7 +4,6 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
 #include <type_traits>
 #include <utility>
@@ -194,9 +193,8 @@ void forward_loop(const LstmParams<scalar_t>& p) {
 
   const int64_t threads = team_size(T, B, H);
   if constexpr (std::is_same_v<scalar_t, float>) {
-    const char* ab = std::getenv("FASTLSTM_AB_ROWS");  // TEMPORARY A/B switch
-    const bool fits = ab ? ab[0] == '1' : 4 * H * R * static_cast<int64_t>(sizeof(float)) <= l2_cache_bytes();
-    if (packed && !projected && threads > 1 && B >= kMinRowsPerThread * threads && fits) {
+    if (packed && !projected && threads > 1 && B >= kMinRowsPerThread * threads &&
+        4 * H * R * static_cast<int64_t>(sizeof(float)) <= l2_cache_bytes()) {
       forward_rows_split(p, threads, chunk_steps, workspace, bias.data(), w_ih, panels);
       if (p.output != nullptr) hidden_from_output(p);
       return;
