@@ -1,6 +1,7 @@
-// fastlstm._C, the Python module whose import loads the ops library (the ops register through static initialisers):
-// the CPU helpers the Python layer exports (fastlstm.cpu_capability(), empty_cache(), ...) and the constants the
-// fake kernels share with C++. Written against the raw CPython API: this library links no libtorch_python.
+// fastlstm._C, the Python module whose import loads the ops library libfastlstm_ops.so (linked, found next to it; the
+// ops register through static initialisers): the CPU helpers the Python layer exports (fastlstm.cpu_capability(),
+// empty_cache(), ...) and the constants the fake kernels share with C++. Written against the raw CPython API: it
+// links no libtorch_python.
 #include <Python.h>
 
 #include <utility>
