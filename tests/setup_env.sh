@@ -14,7 +14,7 @@ TORCH_PIN="${FASTLSTM_TORCH:-2.13.0}"
 # Build and test tools, pinned so that every machine builds the same thing.
 # onnx + onnxruntime + onnxscript: the ONNX export tests (both exporters) and the bench's inference peer;
 # matplotlib: the bench's picture.
-TOOLS=(scikit-build-core==1.1.2 cmeel-eigen==3.4.1 ninja==1.13.2 numpy==2.4.6 pytest==9.0.3 tqdm==4.70.1
+TOOLS=(scikit-build-core==1.1.2 nanobind==3.1.0 cmeel-eigen==3.4.1 ninja==1.13.2 numpy==2.4.6 pytest==9.0.3 tqdm==4.70.1
        expecttest==0.3.0 onnx==1.23.2 onnxruntime==1.32.0 onnxscript==0.7.2 matplotlib==3.11.2)
 
 if [ ! -x "$VENV/bin/python" ]; then

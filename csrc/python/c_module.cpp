@@ -1,10 +1,14 @@
 // fastlstm._C, the Python module whose import loads the ops library libfastlstm_ops.so (linked, found next to it; the
 // ops register through static initialisers): the CPU helpers the Python layer exports (fastlstm.cpu_capability(),
-// empty_cache(), ...) and the constants the fake kernels share with C++. Written against the raw CPython API: it
-// links no libtorch_python.
-#include <Python.h>
+// empty_cache(), build_info(), ...) and the constants the fake kernels share with C++. Bound with nanobind, built
+// against Python's stable ABI where nanobind allows it (Python >= 3.12; see CMakeLists.txt); links no
+// libtorch_python.
+#include <nanobind/nanobind.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
 
-#include <utility>
+#include <string>
+#include <vector>
 
 #include "../cpu/buffer_pool.h"
 #include "../cpu/cpu_capability.h"
@@ -13,75 +17,80 @@
 #include "../layer_norm_lstm_params.h"
 #include "../lstm_params.h"
 
+namespace nb = nanobind;
+
 namespace {
 
-// FASTLSTM_GEMM's engine, or "auto" (measured per shape class: see cpu_capability()).
-PyObject* gemm_engine(PyObject*, PyObject*) {
-  return PyUnicode_FromString(fastlstm::cpu::engine_name(fastlstm::cpu::gemm_engine()));
-}
-
-// {"level": the instruction-set level the CPU kernels run, "supported": the levels this CPU and build have,
-//  "gemm": "auto" or the forced engine, "gemm_choices": [(shape class, engine measured fastest), ...] so far}.
-PyObject* cpu_capability(PyObject*, PyObject*) {
-  namespace cpu = fastlstm::cpu;
-  PyObject* supported = PyList_New(0);
-  for (cpu::CpuCapability level : cpu::supported_capabilities()) {
-    PyObject* name = PyUnicode_FromString(cpu::capability_name(level));
-    PyList_Append(supported, name);
-    Py_DECREF(name);
+// The comma-separated list CMake passes in as a macro, as a list.
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> items;
+  for (size_t begin = 0; begin < text.size();) {
+    const size_t end = std::min(text.find(',', begin), text.size());
+    if (end > begin) items.push_back(text.substr(begin, end - begin));
+    begin = end + 1;
   }
-  PyObject* choices = PyList_New(0);
-  for (const auto& [shape, engine] : cpu::recorded_choices()) {
-    PyObject* pair = Py_BuildValue("(ss)", shape.c_str(), engine.c_str());
-    PyList_Append(choices, pair);
-    Py_DECREF(pair);
-  }
-  return Py_BuildValue("{s:s,s:N,s:s,s:N}", "level", cpu::capability_name(cpu::cpu_capability()), "supported",
-                       supported, "gemm", cpu::engine_name(cpu::gemm_engine()), "gemm_choices", choices);
+  return items;
 }
-
-PyObject* empty_cache(PyObject*, PyObject*) {
-  fastlstm::cpu::empty_cache();
-  Py_RETURN_NONE;
-}
-
-PyObject* cpu_memory_stats(PyObject*, PyObject*) {
-  const fastlstm::cpu::PoolStats stats = fastlstm::cpu::pool_stats();
-  return Py_BuildValue("{s:n,s:n,s:n}", "in_use_bytes", static_cast<Py_ssize_t>(stats.in_use_bytes), "idle_bytes",
-                       static_cast<Py_ssize_t>(stats.idle_bytes), "cap_bytes",
-                       static_cast<Py_ssize_t>(stats.cap_bytes));
-}
-
-PyMethodDef module_methods[] = {
-    {"gemm_engine", gemm_engine, METH_NOARGS, "FASTLSTM_GEMM's engine (brgemm, blas, eigen) or 'auto' (measured)."},
-    {"cpu_capability", cpu_capability, METH_NOARGS,
-     "The CPU kernels' instruction-set level, the levels available, the GEMM engine and the measured choices."},
-    {"empty_cache", empty_cache, METH_NOARGS, "Releases every idle block of the CPU buffer pool to the OS."},
-    {"cpu_memory_stats", cpu_memory_stats, METH_NOARGS,
-     "The CPU buffer pool's bytes in use, idle (cached) and its cap (FASTLSTM_CPU_CACHE_MB)."},
-    {nullptr, nullptr, 0, nullptr}};
 
 }  // namespace
 
-// fastlstm._C is a plain extension module: importing it loads this library, which registers the ops.
-PyMODINIT_FUNC PyInit__C(void) {
-  static PyModuleDef module = {PyModuleDef_HEAD_INIT, "_C", "fastlstm ops (see torch.ops.fastlstm)", -1,
-                               module_methods, nullptr, nullptr, nullptr, nullptr};
-  PyObject* m = PyModule_Create(&module);
-  if (m == nullptr) return nullptr;
+NB_MODULE(_C, m) {
+  namespace cpu = fastlstm::cpu;
+  m.doc() = "fastlstm ops (see torch.ops.fastlstm): the library's CPU helpers and build information";
+
+  m.def("gemm_engine", [] { return std::string(cpu::engine_name(cpu::gemm_engine())); },
+        "FASTLSTM_GEMM's engine (brgemm, blas, eigen) or 'auto' (measured per shape class).");
+  m.def(
+      "cpu_capability",
+      [] {
+        nb::list supported, choices;
+        for (cpu::CpuCapability level : cpu::supported_capabilities()) supported.append(cpu::capability_name(level));
+        for (const auto& [shape, engine] : cpu::recorded_choices()) choices.append(nb::make_tuple(shape, engine));
+        nb::dict result;
+        result["level"] = cpu::capability_name(cpu::cpu_capability());
+        result["supported"] = supported;
+        result["gemm"] = cpu::engine_name(cpu::gemm_engine());
+        result["gemm_choices"] = choices;
+        return result;
+      },
+      "{'level': the instruction-set level the CPU kernels run, 'supported': the levels this CPU and build have, "
+      "'gemm': 'auto' or the forced engine, 'gemm_choices': [(shape class, engine measured fastest), ...] so far}.");
+  m.def("empty_cache", [] { cpu::empty_cache(); }, "Releases every idle block of the CPU buffer pool to the OS.");
+  m.def(
+      "cpu_memory_stats",
+      [] {
+        const cpu::PoolStats stats = cpu::pool_stats();
+        nb::dict result;
+        result["in_use_bytes"] = stats.in_use_bytes;
+        result["idle_bytes"] = stats.idle_bytes;
+        result["cap_bytes"] = stats.cap_bytes;
+        return result;
+      },
+      "The CPU buffer pool's bytes in use, idle (cached) and its cap (FASTLSTM_CPU_CACHE_MB).");
+  m.def(
+      "build_info",
+      [] {
+        nb::dict result;
+        result["torch"] = FASTLSTM_BUILT_TORCH;
+        result["isa_levels"] = split_list(FASTLSTM_BUILT_ISA_LEVELS);
+        result["native"] = FASTLSTM_BUILT_NATIVE != 0;
+        result["cuda_architectures"] = split_list(FASTLSTM_BUILT_CUDA_ARCHITECTURES);
+#ifdef Py_LIMITED_API
+        result["python_abi"] = "abi3";
+#else
+        result["python_abi"] = "cp" + std::to_string(PY_MAJOR_VERSION) + std::to_string(PY_MINOR_VERSION);
+#endif
+        return result;
+      },
+      "What this build compiled in: {'torch': the torch version built against, 'isa_levels': the CPU kernels' "
+      "instruction-set levels, 'native': -march=native, 'cuda_architectures': the CUDA kernels' architectures "
+      "(empty: a CPU-only build), 'python_abi': 'abi3' (Python's stable ABI) or the one Python it was built for}.");
+
   // The workspaces' widths per step and row, for the fake kernels (python/fastlstm/_ops.py): the LSTM's in units of
   // H; the layer-normalised LSTM's in units of H plus a constant (layer_norm_lstm_params.h); the GRU's in units of H.
-  const std::pair<const char*, long> constants[] = {
-      {"WORKSPACE_WIDTH", fastlstm::kWorkspaceWidth},
-      {"LAYER_NORM_WORKSPACE_UNITS_SEPARATE", fastlstm::kLayerNormUnitsSeparate},
-      {"LAYER_NORM_WORKSPACE_UNITS_JOINT", fastlstm::kLayerNormUnitsJoint},
-      {"LAYER_NORM_WORKSPACE_STATS", fastlstm::kLayerNormStats},
-      {"GRU_WORKSPACE_WIDTH", fastlstm::kGruWorkspaceWidth}};
-  for (const auto& [name, value] : constants) {
-    if (PyModule_AddIntConstant(m, name, value) != 0) {
-      Py_DECREF(m);
-      return nullptr;
-    }
-  }
-  return m;
+  m.attr("WORKSPACE_WIDTH") = fastlstm::kWorkspaceWidth;
+  m.attr("LAYER_NORM_WORKSPACE_UNITS_SEPARATE") = fastlstm::kLayerNormUnitsSeparate;
+  m.attr("LAYER_NORM_WORKSPACE_UNITS_JOINT") = fastlstm::kLayerNormUnitsJoint;
+  m.attr("LAYER_NORM_WORKSPACE_STATS") = fastlstm::kLayerNormStats;
+  m.attr("GRU_WORKSPACE_WIDTH") = fastlstm::kGruWorkspaceWidth;
 }
