@@ -18,11 +18,14 @@ _check_torch_version()
 
 from . import functional, reference
 from ._ops import ops
-from ._C import cpu_capability, cpu_memory_stats, empty_cache
+from ._C import build_info, cpu_capability, cpu_memory_stats, empty_cache
 from .nn import LSTM, LSTMCell
 from .gru import GRU, GRUCell
 from .layer_norm import LayerNormLSTM, load_haste_weights
 from . import cells, rnn, tf_weights, wrappers  # noqa: E402  (cells import nn)
+from . import onnx_export
+
+onnx_export.register_legacy()  # torch.onnx.export of fastlstm's ops, with no translation for users to write
 
 
 def ops_library():
@@ -34,6 +37,6 @@ def ops_library():
     return os.path.join(os.path.dirname(__file__), "libfastlstm_ops.so")
 
 __all__ = ["LSTM", "LSTMCell", "GRU", "GRUCell", "LayerNormLSTM", "load_haste_weights", "functional", "reference", "ops",
-           "cells", "rnn", "wrappers", "tf_weights", "empty_cache", "cpu_memory_stats", "cpu_capability",
+           "cells", "rnn", "wrappers", "tf_weights", "empty_cache", "cpu_memory_stats", "cpu_capability", "build_info",
            "ops_library"]
 __version__ = "0.1.0"

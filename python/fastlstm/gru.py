@@ -28,7 +28,9 @@ class TorchGRUChecks(TorchRNNChecks):
         checks it."""
         num_directions = 2 if self.bidirectional else 1
         if hx is None:
-            hx = form.data.new_zeros((self.num_layers * num_directions, form.batch, self.hidden_size))
+            batch = form.packed.batch_sizes[0] if form.packed is not None else form.batch  # (see LSTM's)
+            hx = torch.zeros((self.num_layers * num_directions, batch, self.hidden_size), dtype=form.data.dtype,
+                             device=form.data.device)
             if form.packed is None:
                 self.check_forward_args(form.batched_input, hx, None)
             return hx

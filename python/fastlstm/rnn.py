@@ -33,7 +33,8 @@ def _lengths(sequence_length, seq_len, batch):
     lengths = torch.as_tensor(sequence_length).to("cpu", torch.int64)
     if lengths.shape != (batch,):
         raise ValueError(f"sequence_length must have shape [{batch}] (the batch), got {list(lengths.shape)}")
-    if bool((lengths < 0).any()) or bool((lengths > seq_len).any()):
+    checkable = not (torch.jit.is_tracing() or torch.compiler.is_compiling())  # (values unknown while exporting)
+    if checkable and (bool((lengths < 0).any()) or bool((lengths > seq_len).any())):
         raise ValueError(f"sequence_length values must be in [0, {seq_len}], got {lengths.tolist()}")
     return lengths
 
@@ -54,6 +55,8 @@ def _first(inputs):
 def _run_fused(cell, inputs, state, lengths, chunk_steps):
     """The whole sequence on the cell's fused op, in calls of at most chunk_steps steps, each continuing from the
     state the previous one ended in (a row's chunk length is what is left of its length, clamped to the chunk)."""
+    if chunk_steps >= inputs.shape[0]:  # (no split: an exported graph keeps the length dynamic)
+        return cell.fused_sequence(inputs, state, lengths)
     outputs = []
     for x in inputs.split(chunk_steps):
         t0 = chunk_steps * len(outputs)

@@ -213,9 +213,13 @@ class TorchRNNChecks:
         num_directions = 2 if self.bidirectional else 1
         if hx is None:
             like = form.data
-            shape = (self.num_layers * num_directions, form.batch)
+            # A packed input's batch as torch.nn.LSTM takes it, batch_sizes[0]: a tensor, which a trace (ONNX
+            # export) keeps as a dynamic size where an int would become a constant.
+            batch = form.packed.batch_sizes[0] if form.packed is not None else form.batch
+            shape = (self.num_layers * num_directions, batch)
             out_size = self.proj_size if getattr(self, "proj_size", 0) > 0 else self.hidden_size
-            hx = (like.new_zeros(shape + (out_size,)), like.new_zeros(shape + (self.hidden_size,)))
+            hx = tuple(torch.zeros(shape + (size,), dtype=like.dtype, device=like.device)
+                       for size in (out_size, self.hidden_size))
             if form.packed is None:
                 self.check_forward_args(form.batched_input, hx, None)
             return hx
