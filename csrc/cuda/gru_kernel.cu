@@ -1,39 +1,12 @@
 // CUDA time loops of the GRU (gru_params.h), both conventions: cuBLAS GEMMs (through ATen, as lstm_kernel.cu) and
 // pointwise kernels over (row, unit) per step; TF's convention adds the candidate's product W_hn (r * h) between
 // two pointwise kernels.
-#include <ATen/ATen.h>
-#include <ATen/cuda/CUDAContext.h>
-#include <c10/cuda/CUDAException.h>
-
 #include "../gru_gates.h"
 #include "gru_kernel.h"
+#include "kernel_helpers.h"
 
 namespace fastlstm::cuda {
 namespace {
-
-constexpr int kThreads = 256;
-
-int blocks_for(int64_t count) { return static_cast<int>((count + kThreads - 1) / kThreads); }
-
-template <typename scalar_t>
-at::TensorOptions options_of() {
-  return at::TensorOptions().dtype(c10::CppTypeToScalarType<scalar_t>::value).device(at::kCUDA, at::cuda::current_device());
-}
-
-template <typename scalar_t>
-at::Tensor matrix(const scalar_t* data, int64_t rows, int64_t cols, int64_t ld) {
-  return at::from_blob(const_cast<scalar_t*>(data), {rows, cols}, {ld, 1}, options_of<scalar_t>());
-}
-
-// Row-major C[m, n] = alpha op(A) op(B) + beta C, as lstm_kernel.cu's (cuBLAS through ATen's addmm on views).
-template <typename scalar_t>
-void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, scalar_t alpha, const scalar_t* a,
-          int64_t lda, const scalar_t* b, int64_t ldb, scalar_t beta, scalar_t* c, int64_t ldc) {
-  if (m == 0 || n == 0) return;
-  const at::Tensor a_op = trans_a ? matrix(a, k, m, lda).t() : matrix(a, m, k, lda);
-  const at::Tensor b_op = trans_b ? matrix(b, n, k, ldb).t() : matrix(b, k, n, ldb);
-  matrix(c, m, n, ldc).addmm_(a_op, b_op, beta, alpha);
-}
 
 // torch's convention, one step forward over (row, unit): proj_t [B, 3H] (x . w_ih^T), rec [B, 3H] (h . w_hh^T).
 template <typename scalar_t>
@@ -151,16 +124,6 @@ __global__ void tf_backward_reset_kernel(GruParams<scalar_t> p, int64_t t, int64
   p.grad_h0[index] += d_rh[index] * r;
 }
 
-template <typename scalar_t>
-void copy_or_zero(scalar_t* destination, const scalar_t* source, int64_t count, cudaStream_t stream) {
-  const size_t bytes = count * sizeof(scalar_t);
-  if (source != nullptr) {
-    C10_CUDA_CHECK(cudaMemcpyAsync(destination, source, bytes, cudaMemcpyDeviceToDevice, stream));
-  } else {
-    C10_CUDA_CHECK(cudaMemsetAsync(destination, 0, bytes, stream));
-  }
-}
-
 }  // namespace
 
 template <typename scalar_t>
@@ -207,14 +170,7 @@ void gru_forward(const GruParams<scalar_t>& p) {
       }
     }
   }
-  // h_n: each row's last running step (rows sorted longest first; rows never run keep h0).
-  for (int64_t t = 0; t < T; ++t) {
-    const int64_t from = t + 1 < T ? p.rows_at(t + 1) : 0, to = p.rows_at(t);
-    if (to > from) {
-      C10_CUDA_CHECK(cudaMemcpyAsync(p.h_n + from * H, p.output + (t * B + from) * H,
-                                     (to - from) * H * sizeof(scalar_t), cudaMemcpyDeviceToDevice, stream));
-    }
-  }
+  copy_last_outputs(p, stream);
 }
 
 template <typename scalar_t>

@@ -2,38 +2,15 @@
 // recurrent product by cuBLAS (through ATen, as lstm_kernel.cu), then one kernel with a thread block per batch row:
 // the row's norms need sums over all its gates, which a block reduces in shared memory. The weight gradients of the
 // gains and shifts are reductions over all steps and rows after the loop (ATen's reduction kernels, no atomics).
-#include <ATen/ATen.h>
-#include <ATen/cuda/CUDAContext.h>
-#include <c10/cuda/CUDAException.h>
-
 #include "../activations.h"
 #include "layer_norm_lstm_kernel.h"
+#include "kernel_helpers.h"
 
 namespace fastlstm::cuda {
 namespace {
 
 constexpr int kRowThreads = 256;  // a multiple of the warp size
 constexpr int kWarps = kRowThreads / 32;
-
-template <typename scalar_t>
-at::TensorOptions options_of() {
-  return at::TensorOptions().dtype(c10::CppTypeToScalarType<scalar_t>::value).device(at::kCUDA, at::cuda::current_device());
-}
-
-template <typename scalar_t>
-at::Tensor matrix(const scalar_t* data, int64_t rows, int64_t cols, int64_t ld) {
-  return at::from_blob(const_cast<scalar_t*>(data), {rows, cols}, {ld, 1}, options_of<scalar_t>());
-}
-
-// Row-major C[m, n] = alpha op(A) op(B) + beta C, as lstm_kernel.cu's (cuBLAS through ATen's addmm on views).
-template <typename scalar_t>
-void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, scalar_t alpha, const scalar_t* a,
-          int64_t lda, const scalar_t* b, int64_t ldb, scalar_t beta, scalar_t* c, int64_t ldc) {
-  if (m == 0 || n == 0) return;
-  const at::Tensor a_op = trans_a ? matrix(a, k, m, lda).t() : matrix(a, m, k, lda);
-  const at::Tensor b_op = trans_b ? matrix(b, n, k, ldb).t() : matrix(b, k, n, ldb);
-  matrix(c, m, n, ldc).addmm_(a_op, b_op, beta, alpha);
-}
 
 // The sum of v over the block (every thread gets it). shared: kWarps values.
 template <typename scalar_t>
@@ -193,16 +170,6 @@ __global__ void backward_rows_kernel(LayerNormLstmParams<scalar_t> p, int64_t t,
   }
 }
 
-template <typename scalar_t>
-void copy_or_zero(scalar_t* destination, const scalar_t* source, int64_t count, cudaStream_t stream) {
-  const size_t bytes = count * sizeof(scalar_t);
-  if (source != nullptr) {
-    C10_CUDA_CHECK(cudaMemcpyAsync(destination, source, bytes, cudaMemcpyDeviceToDevice, stream));
-  } else {
-    C10_CUDA_CHECK(cudaMemsetAsync(destination, 0, bytes, stream));
-  }
-}
-
 }  // namespace
 
 template <typename scalar_t>
@@ -240,14 +207,7 @@ void layer_norm_lstm_forward(const LayerNormLstmParams<scalar_t>& p) {
       }
     }
   }
-  // h_n: each row's last running step (rows sorted longest first; rows never run keep h0).
-  for (int64_t t = 0; t < T; ++t) {
-    const int64_t from = t + 1 < T ? p.rows_at(t + 1) : 0, to = p.rows_at(t);
-    if (to > from) {
-      C10_CUDA_CHECK(cudaMemcpyAsync(p.h_n + from * H, p.output + (t * B + from) * H,
-                                     (to - from) * H * sizeof(scalar_t), cudaMemcpyDeviceToDevice, stream));
-    }
-  }
+  copy_last_outputs(p, stream);
 }
 
 template <typename scalar_t>

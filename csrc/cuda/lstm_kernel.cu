@@ -1,44 +1,11 @@
-#include <ATen/ATen.h>
-#include <ATen/cuda/CUDAContext.h>
-#include <c10/cuda/CUDAException.h>
-
+// CUDA time loops of the LSTM (lstm_params.h): the input projection of all steps and the recurrent product per step
+// by cuBLAS (through ATen), the gate math in a pointwise kernel over (row, unit) per step (lstm_gates.h).
 #include "../lstm_gates.h"
 #include "lstm_kernel.h"
+#include "kernel_helpers.h"
 
 namespace fastlstm::cuda {
 namespace {
-
-constexpr int kThreads = 256;
-
-int blocks_for(int64_t count) { return static_cast<int>((count + kThreads - 1) / kThreads); }
-
-template <typename scalar_t>
-at::TensorOptions options_of() {
-  return at::TensorOptions().dtype(c10::CppTypeToScalarType<scalar_t>::value).device(at::kCUDA, at::cuda::current_device());
-}
-
-// A non-owning tensor view of kernel memory (row stride ld), for ATen's cuBLAS GEMMs and reductions.
-template <typename scalar_t>
-at::Tensor view_of(const scalar_t* data, at::IntArrayRef sizes) {
-  return at::from_blob(const_cast<scalar_t*>(data), sizes, options_of<scalar_t>());
-}
-
-template <typename scalar_t>
-at::Tensor matrix(const scalar_t* data, int64_t rows, int64_t cols, int64_t ld) {
-  return at::from_blob(const_cast<scalar_t*>(data), {rows, cols}, {ld, 1}, options_of<scalar_t>());
-}
-
-// Row-major C[m, n] = alpha op(A) op(B) + beta C (row strides lda/ldb/ldc) through ATen's addmm, i.e. cuBLAS on the
-// current stream. (ATen does not export its raw cuBLAS wrappers; addmm on strided views reaches the same call.)
-// beta == 0 ignores what C held, NaN included.
-template <typename scalar_t>
-void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, scalar_t alpha, const scalar_t* a,
-          int64_t lda, const scalar_t* b, int64_t ldb, scalar_t beta, scalar_t* c, int64_t ldc) {
-  if (m == 0 || n == 0) return;
-  const at::Tensor a_op = trans_a ? matrix(a, k, m, lda).t() : matrix(a, m, k, lda);
-  const at::Tensor b_op = trans_b ? matrix(b, n, k, ldb).t() : matrix(b, k, n, ldb);
-  matrix(c, m, n, ldc).addmm_(a_op, b_op, beta, alpha);
-}
 
 // pre[b, :] = bias for the rows of a [rows, 4H] block with row stride ws_width (the input projection adds on it).
 template <typename scalar_t>
@@ -96,16 +63,6 @@ __global__ void backward_step_kernel(LstmParams<scalar_t> p, int64_t t, int64_t 
   d_pre[Gg + j] = r.d_pre_g;
   d_pre[3 * H + j] = r.d_pre_o;
   p.grad_c0[index] = r.d_c_prev;
-}
-
-template <typename scalar_t>
-void copy_or_zero(scalar_t* destination, const scalar_t* source, int64_t count, cudaStream_t stream) {
-  const size_t bytes = count * sizeof(scalar_t);
-  if (source != nullptr) {
-    C10_CUDA_CHECK(cudaMemcpyAsync(destination, source, bytes, cudaMemcpyDeviceToDevice, stream));
-  } else {
-    C10_CUDA_CHECK(cudaMemsetAsync(destination, 0, bytes, stream));
-  }
 }
 
 }  // namespace
