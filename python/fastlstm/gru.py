@@ -128,7 +128,7 @@ class GRU(TorchGRUChecks, nn.Module):
         backend = functional.choose_gru_backend(self.backend, form.data)
         # Under torch.onnx.export the stack goes through ATen's RNN binding (aten::gru), which both exporters
         # translate to ONNX's GRU op, as for torch.nn.GRU.
-        aten = backend == "cudnn" or torch.onnx.is_in_onnx_export()
+        aten = backend == "cudnn" or functional.exporting_onnx()
         if aten:
             args = (self._flat_weights, self.bias, self.num_layers, self.dropout, self.training, self.bidirectional)
             if form.packed is not None:
@@ -149,7 +149,7 @@ class GRU(TorchGRUChecks, nn.Module):
             output, (h_n,) = run_stack(form.x, (h0,), form.lengths, self.num_layers, self.bidirectional,
                                        self.dropout, self.training, run_direction)
             output = form.output(output)
-        if self.last_backend != backend and not torch.compiler.is_compiling() and not torch.onnx.is_in_onnx_export():
+        if self.last_backend != backend and not torch.compiler.is_compiling() and not functional.exporting_onnx():
             self.last_backend = backend
         return output, self._final_state(form, h_n)
 
@@ -213,11 +213,11 @@ class GRUCell(nn.Module):
             if h.shape[1] != self.hidden_size:
                 raise RuntimeError(f"hidden0 has inconsistent hidden_size: got {h.shape[1]}, expected "
                                    f"{self.hidden_size}")
-        backend = "reference" if torch.onnx.is_in_onnx_export() else functional.choose_gru_backend(
+        backend = "reference" if functional.exporting_onnx() else functional.choose_gru_backend(
             self.backend, x, single_step=True)
         weights = self._parameters
         h_new = functional.gru_cell_on(backend, x, h, weights["weight_ih"], weights["weight_hh"], weights["bias_ih"],
                                        weights["bias_hh"])
-        if self.last_backend != backend and not torch.compiler.is_compiling() and not torch.onnx.is_in_onnx_export():
+        if self.last_backend != backend and not torch.compiler.is_compiling() and not functional.exporting_onnx():
             self.last_backend = backend
         return h_new if is_batched else h_new.squeeze(0)

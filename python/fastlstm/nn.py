@@ -131,7 +131,7 @@ class LSTM(TorchRNNChecks, nn.Module):
         backend = functional.choose_backend(self.backend, form.data, getattr(self, "weight_hr_l0", None))
         # Under torch.onnx.export the stack goes through ATen's RNN binding (aten::lstm), which both exporters
         # translate to ONNX's LSTM op, as they do for torch.nn.LSTM: no translation of fastlstm's ops needed.
-        aten = backend == "cudnn" or torch.onnx.is_in_onnx_export()
+        aten = backend == "cudnn" or functional.exporting_onnx()
         if not aten:
             form.unpack_packed()
 
@@ -155,7 +155,7 @@ class LSTM(TorchRNNChecks, nn.Module):
             output, (h_n, c_n) = run_stack(form.x, (h0, c0), form.lengths, self.num_layers, self.bidirectional,
                                            self.dropout, self.training, run_direction)
             output = form.output(output)
-        if self.last_backend != backend and not torch.compiler.is_compiling() and not torch.onnx.is_in_onnx_export():
+        if self.last_backend != backend and not torch.compiler.is_compiling() and not functional.exporting_onnx():
             self.last_backend = backend  # (nn.Module.__setattr__ costs ~1 us: only on a change)
         return output, self._final_state(form, h_n, c_n)
 
@@ -226,12 +226,12 @@ class LSTMCell(nn.Module):
                     raise RuntimeError(f"hidden{label} has inconsistent hidden_size: got {state.shape[1]}, "
                                        f"expected {self.hidden_size}")
         # Under torch.onnx.export the step is plain torch ops (the reference), which every exporter translates.
-        backend = "reference" if torch.onnx.is_in_onnx_export() else functional.choose_backend(
+        backend = "reference" if functional.exporting_onnx() else functional.choose_backend(
             self.backend, x, single_step=True)
         weights = self._parameters  # (one lookup: each nn.Module attribute of a parameter costs ~0.5 us)
         h_new, c_new = functional.lstm_cell_on(backend, x, h, c, weights["weight_ih"], weights["weight_hh"],
                                                weights["bias_ih"], weights["bias_hh"])
-        if self.last_backend != backend and not torch.compiler.is_compiling() and not torch.onnx.is_in_onnx_export():
+        if self.last_backend != backend and not torch.compiler.is_compiling() and not functional.exporting_onnx():
             self.last_backend = backend  # (nn.Module.__setattr__ costs ~1 us: only on a change)
         if not is_batched:
             h_new, c_new = h_new.squeeze(0), c_new.squeeze(0)
