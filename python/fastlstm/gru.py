@@ -7,6 +7,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
 from . import functional
+from .cell_module import TorchCellBase
 from .sequence import (TorchRNNChecks, check_not_empty, check_stack_args, init_uniform, register_stack_parameters,
                        run_stack, sequence_form, stack_extra_repr)
 
@@ -154,70 +155,18 @@ class GRU(TorchGRUChecks, nn.Module):
         return output, self._final_state(form, h_n)
 
 
-class GRUCell(nn.Module):
-    """torch.nn.GRUCell on fastlstm's GRU kernel (one step)."""
+class GRUCell(TorchCellBase):
+    """torch.nn.GRUCell on fastlstm's GRU op (one step)."""
 
-    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None, *, backend="auto"):
-        super().__init__()
-        factory_kwargs = {"device": device, "dtype": dtype}
-        if backend not in functional.BACKENDS:
-            raise ValueError(f"backend must be one of {functional.BACKENDS}, got {backend!r}")
-        self.input_size = input_size
-        self.hidden_size = hidden_size
-        self.bias = bias
-        self.backend = backend
-        self.last_backend = None
-        self.weight_ih = nn.Parameter(torch.empty((3 * hidden_size, input_size), **factory_kwargs))
-        self.weight_hh = nn.Parameter(torch.empty((3 * hidden_size, hidden_size), **factory_kwargs))
-        if bias:
-            self.bias_ih = nn.Parameter(torch.empty(3 * hidden_size, **factory_kwargs))
-            self.bias_hh = nn.Parameter(torch.empty(3 * hidden_size, **factory_kwargs))
-        else:
-            self.register_parameter("bias_ih", None)
-            self.register_parameter("bias_hh", None)
-        self.reset_parameters()
-
-    def reset_parameters(self):
-        init_uniform(self.parameters(), self.hidden_size)
-
-    def to_torch(self):
-        """A torch.nn.GRUCell with this module's configuration and a copy of its weights."""
-        first = self.weight_ih
-        module = nn.GRUCell(self.input_size, self.hidden_size, bias=self.bias, device=first.device,
-                            dtype=first.dtype)
-        module.load_state_dict(self.state_dict())
-        return module.train(self.training)
-
-    def extra_repr(self):
-        s = "{input_size}, {hidden_size}"
-        if self.bias is not True:
-            s += ", bias={bias}"
-        return s.format(**self.__dict__)
+    GATES, STATES, TORCH_CLASS = 3, 1, nn.GRUCell
 
     def forward(self, input, hx=None):
         """input (N, H_in) or (H_in); hx (N, H) or (H), zeros if None. Returns h' (N, H) or (H)."""
-        if input.dim() not in (1, 2):
-            raise ValueError(f"GRUCell: Expected input to be 1D or 2D, got {input.dim()}D instead")
-        if hx is not None and hx.dim() not in (1, 2):
-            raise ValueError(f"GRUCell: Expected hidden to be 1D or 2D, got {hx.dim()}D instead")
-        is_batched = input.dim() == 2
-        x = input if is_batched else input.unsqueeze(0)
-        if x.size(1) != self.input_size:
-            raise RuntimeError(f"input has inconsistent input_size: got {x.size(1)} expected {self.input_size}")
-        if hx is None:
-            h = x.new_zeros((x.shape[0], self.hidden_size))
-        else:
-            h = hx if is_batched else hx.unsqueeze(0)
-            if h.shape[0] != x.shape[0]:  # torch's check_rnn_cell_forward_hidden, its messages
-                raise RuntimeError(f"Input batch size {x.shape[0]} doesn't match hidden0 batch size {h.shape[0]}")
-            if h.shape[1] != self.hidden_size:
-                raise RuntimeError(f"hidden0 has inconsistent hidden_size: got {h.shape[1]}, expected "
-                                   f"{self.hidden_size}")
+        x, (h,), is_batched = self.batched_inputs(input, hx)
         backend = "reference" if functional.exporting_onnx() else functional.choose_gru_backend(
             self.backend, x, single_step=True)
         weights = self._parameters
         h_new = functional.gru_cell_on(backend, x, h, weights["weight_ih"], weights["weight_hh"], weights["bias_ih"],
                                        weights["bias_hh"])
-        if self.last_backend != backend and not torch.compiler.is_compiling() and not functional.exporting_onnx():
-            self.last_backend = backend
+        self.record_backend(backend)
         return h_new if is_batched else h_new.squeeze(0)

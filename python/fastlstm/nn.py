@@ -13,6 +13,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
 from . import functional
+from .cell_module import TorchCellBase
 from .sequence import (TorchRNNChecks, check_not_empty, check_sizes, check_stack_args, init_uniform,
                        register_stack_parameters, run_stack, sequence_form, stack_extra_repr)
 
@@ -160,79 +161,21 @@ class LSTM(TorchRNNChecks, nn.Module):
         return output, self._final_state(form, h_n, c_n)
 
 
-class LSTMCell(nn.Module):
+class LSTMCell(TorchCellBase):
     """torch.nn.LSTMCell on fastlstm's single-step kernel (TF's LSTMBlockCell)."""
 
-    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None, *, backend="auto"):
-        super().__init__()
-        factory_kwargs = {"device": device, "dtype": dtype}
-        if backend not in functional.BACKENDS:
-            raise ValueError(f"backend must be one of {functional.BACKENDS}, got {backend!r}")
-        self.input_size = input_size
-        self.hidden_size = hidden_size
-        self.bias = bias
-        self.backend = backend
-        self.last_backend = None
-        self.weight_ih = nn.Parameter(torch.empty((4 * hidden_size, input_size), **factory_kwargs))
-        self.weight_hh = nn.Parameter(torch.empty((4 * hidden_size, hidden_size), **factory_kwargs))
-        if bias:
-            self.bias_ih = nn.Parameter(torch.empty(4 * hidden_size, **factory_kwargs))
-            self.bias_hh = nn.Parameter(torch.empty(4 * hidden_size, **factory_kwargs))
-        else:
-            self.register_parameter("bias_ih", None)
-            self.register_parameter("bias_hh", None)
-        self.reset_parameters()
-
-    def reset_parameters(self):
-        init_uniform(self.parameters(), self.hidden_size)
-
-    def to_torch(self):
-        """A torch.nn.LSTMCell with this module's configuration and a copy of its weights (see LSTM.to_torch)."""
-        first = self.weight_ih
-        module = nn.LSTMCell(self.input_size, self.hidden_size, bias=self.bias, device=first.device,
-                             dtype=first.dtype)
-        module.load_state_dict(self.state_dict())
-        return module.train(self.training)
-
-    def extra_repr(self):
-        s = "{input_size}, {hidden_size}"
-        if self.bias is not True:
-            s += ", bias={bias}"
-        return s.format(**self.__dict__)
+    GATES, STATES, TORCH_CLASS = 4, 2, nn.LSTMCell
 
     def forward(self, input, hx=None):
         """input (N, H_in) or (H_in); hx (h_0, c_0) each (N, H) or (H), zeros if None. Returns (h_1, c_1)."""
-        if input.dim() not in (1, 2):
-            raise ValueError(f"LSTMCell: Expected input to be 1D or 2D, got {input.dim()}D instead")
-        if hx is not None:
-            for index, value in enumerate(hx):
-                if value.dim() not in (1, 2):
-                    raise ValueError(f"LSTMCell: Expected hx[{index}] to be 1D or 2D, got {value.dim()}D instead")
-        is_batched = input.dim() == 2
-        x = input if is_batched else input.unsqueeze(0)
-        if x.size(1) != self.input_size:
-            raise RuntimeError(
-                f"input has inconsistent input_size: got {x.size(1)} expected {self.input_size}"
-            )
-        if hx is None:
-            h = c = x.new_zeros((x.shape[0], self.hidden_size))
-        else:
-            h, c = (hx[0], hx[1]) if is_batched else (hx[0].unsqueeze(0), hx[1].unsqueeze(0))
-            for label, state in enumerate((h, c)):  # torch's check_rnn_cell_forward_hidden, its messages
-                if state.shape[0] != x.shape[0]:
-                    raise RuntimeError(
-                        f"Input batch size {x.shape[0]} doesn't match hidden{label} batch size {state.shape[0]}")
-                if state.shape[1] != self.hidden_size:
-                    raise RuntimeError(f"hidden{label} has inconsistent hidden_size: got {state.shape[1]}, "
-                                       f"expected {self.hidden_size}")
+        x, (h, c), is_batched = self.batched_inputs(input, hx)
         # Under torch.onnx.export the step is plain torch ops (the reference), which every exporter translates.
         backend = "reference" if functional.exporting_onnx() else functional.choose_backend(
             self.backend, x, single_step=True)
         weights = self._parameters  # (one lookup: each nn.Module attribute of a parameter costs ~0.5 us)
         h_new, c_new = functional.lstm_cell_on(backend, x, h, c, weights["weight_ih"], weights["weight_hh"],
                                                weights["bias_ih"], weights["bias_hh"])
-        if self.last_backend != backend and not torch.compiler.is_compiling() and not functional.exporting_onnx():
-            self.last_backend = backend  # (nn.Module.__setattr__ costs ~1 us: only on a change)
+        self.record_backend(backend)
         if not is_batched:
             h_new, c_new = h_new.squeeze(0), c_new.squeeze(0)
         return h_new, c_new
