@@ -37,6 +37,6 @@ def ops_library():
     return os.path.join(os.path.dirname(__file__), "libfastlstm_ops.so")
 
 __all__ = ["LSTM", "LSTMCell", "GRU", "GRUCell", "LayerNormLSTM", "load_haste_weights", "functional", "reference", "ops",
-           "cells", "rnn", "wrappers", "tf_weights", "empty_cache", "cpu_memory_stats", "cpu_capability", "build_info",
-           "ops_library"]
+           "cells", "rnn", "wrappers", "tf_weights", "onnx_export", "empty_cache", "cpu_memory_stats", "cpu_capability",
+           "build_info", "ops_library"]
 __version__ = "0.1.0"
