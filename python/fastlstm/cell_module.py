@@ -85,7 +85,3 @@ class TorchCellBase(nn.Module):
                 raise RuntimeError(f"hidden{label} has inconsistent hidden_size: got {shape[1]}, "
                                    f"expected {self.hidden_size}")
         return x, states, is_batched
-
-    def record_backend(self, backend):
-        if self.last_backend != backend and not torch.compiler.is_compiling() and not functional.exporting_onnx():
-            self.last_backend = backend  # (nn.Module.__setattr__ costs ~1 us: only on a change)

@@ -8,8 +8,8 @@ from torch.nn.utils.rnn import PackedSequence
 
 from . import functional
 from .cell_module import TorchCellBase
-from .sequence import (TorchRNNChecks, check_not_empty, check_stack_args, init_uniform, register_stack_parameters,
-                       run_stack, sequence_form, stack_extra_repr)
+from .sequence import (StackParameters, TorchRNNChecks, check_not_empty, check_stack_args, init_uniform, record_backend,
+                       register_stack_parameters, run_stack, sequence_form, stack_extra_repr)
 
 
 class TorchGRUChecks(TorchRNNChecks):
@@ -54,8 +54,10 @@ class TorchGRUChecks(TorchRNNChecks):
         return h_n if form.is_batched else h_n.squeeze(1)
 
 
-class GRU(TorchGRUChecks, nn.Module):
+class GRU(TorchGRUChecks, StackParameters, nn.Module):
     """torch.nn.GRU on fastlstm's kernels (the fused CPU kernels; cuDNN on CUDA tensors)."""
+
+    WEIGHT_KINDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
                  bidirectional=False, device=None, dtype=None, *, backend="auto"):
@@ -85,8 +87,7 @@ class GRU(TorchGRUChecks, nn.Module):
                 shapes += [("bias_ih", (gate_size,)), ("bias_hh", (gate_size,))]
             return shapes
 
-        self._flat_weights_names = register_stack_parameters(self, num_layers, bidirectional, layer_shapes,
-                                                             factory_kwargs)
+        register_stack_parameters(self, num_layers, bidirectional, layer_shapes, factory_kwargs)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -104,21 +105,8 @@ class GRU(TorchGRUChecks, nn.Module):
     def flatten_parameters(self):
         """As torch.nn.GRU: nothing fastlstm's kernels need; cuDNN reads the parameters through ATen's binding."""
 
-    @property
-    def _flat_weights(self):
-        return [getattr(self, name) for name in self._flat_weights_names]
-
-    @property
-    def all_weights(self):
-        return [[getattr(self, name) for name in names] for names in self._all_weights]
-
     def extra_repr(self):
         return stack_extra_repr(self, (("backend", "auto"),))
-
-    def _layer_weights(self, layer, direction):
-        suffix = "_reverse" if direction == 1 else ""
-        return [getattr(self, f"{kind}_l{layer}{suffix}", None) for kind in ("weight_ih", "weight_hh", "bias_ih",
-                                                                               "bias_hh")]
 
     def forward(self, input, hx=None):
         """input: (L, H_in), (L, N, H_in), (N, L, H_in) if batch_first, or a PackedSequence; hx (D*num_layers, [N,]
@@ -150,8 +138,7 @@ class GRU(TorchGRUChecks, nn.Module):
             output, (h_n,) = run_stack(form.x, (h0,), form.lengths, self.num_layers, self.bidirectional,
                                        self.dropout, self.training, run_direction)
             output = form.output(output)
-        if self.last_backend != backend and not torch.compiler.is_compiling() and not functional.exporting_onnx():
-            self.last_backend = backend
+        record_backend(self, backend)
         return output, self._final_state(form, h_n)
 
 
@@ -168,5 +155,5 @@ class GRUCell(TorchCellBase):
         weights = self._parameters
         h_new = functional.gru_cell_on(backend, x, h, weights["weight_ih"], weights["weight_hh"], weights["bias_ih"],
                                        weights["bias_hh"])
-        self.record_backend(backend)
+        record_backend(self, backend)
         return h_new if is_batched else h_new.squeeze(0)

@@ -17,17 +17,19 @@ import torch
 from torch import nn
 
 from . import functional
-from .sequence import (TorchRNNChecks, check_not_empty, check_stack_args, init_uniform, register_stack_parameters,
-                       run_stack, sequence_form, stack_extra_repr)
+from .sequence import (StackParameters, TorchRNNChecks, check_not_empty, check_stack_args, init_uniform, record_backend,
+                       register_stack_parameters, run_stack, sequence_form, stack_extra_repr)
 
 BACKENDS = functional.LAYER_NORM_BACKENDS
 _LN_SHAPES = (("ln_ih_weight", 4), ("ln_hh_weight", 4), ("ln_cell_weight", 1), ("ln_cell_bias", 1))
 
 
-class LayerNormLSTM(TorchRNNChecks, nn.Module):
+class LayerNormLSTM(TorchRNNChecks, StackParameters, nn.Module):
     """A layer-normalised LSTM with torch.nn.LSTM's constructor (no proj_size) and forward: input (L, H_in),
     (L, N, H_in), (N, L, H_in) if batch_first, or a PackedSequence; hx = (h_0, c_0) each (D*num_layers, [N,] H).
     eps: the layer norms' epsilon (torch's and haste's default)."""
+
+    WEIGHT_KINDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") + tuple(kind for kind, _ in _LN_SHAPES)
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
                  bidirectional=False, device=None, dtype=None, *, eps=1e-5, backend="auto"):
@@ -68,17 +70,8 @@ class LayerNormLSTM(TorchRNNChecks, nn.Module):
                 if name.startswith("ln_"):
                     p.fill_(0.0 if name.startswith("ln_cell_bias") else 1.0)
 
-    @property
-    def all_weights(self):
-        return [[getattr(self, name) for name in names] for names in self._all_weights]
-
     def extra_repr(self):
         return stack_extra_repr(self, (("eps", 1e-5),))
-
-    def _layer_weights(self, layer, direction):
-        suffix = "_reverse" if direction == 1 else ""
-        kinds = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") + tuple(kind for kind, _ in _LN_SHAPES)
-        return [getattr(self, f"{kind}_l{layer}{suffix}", None) for kind in kinds]
 
     def forward(self, input, hx=None):
         form = sequence_form(input, self.batch_first, "LayerNormLSTM", self.check_input)
@@ -96,8 +89,7 @@ class LayerNormLSTM(TorchRNNChecks, nn.Module):
 
         output, (h_n, c_n) = run_stack(form.x, (h0, c0), form.lengths, self.num_layers, self.bidirectional,
                                        self.dropout, self.training, run_direction)
-        if self.last_backend != chosen and not torch.compiler.is_compiling():
-            self.last_backend = chosen
+        record_backend(self, chosen)
         return form.output(output), self._final_state(form, h_n, c_n)
 
 

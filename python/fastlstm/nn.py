@@ -14,13 +14,15 @@ from torch.nn.utils.rnn import PackedSequence
 
 from . import functional
 from .cell_module import TorchCellBase
-from .sequence import (TorchRNNChecks, check_not_empty, check_sizes, check_stack_args, init_uniform,
+from .sequence import (StackParameters, TorchRNNChecks, check_not_empty, check_stack_args, init_uniform, record_backend,
                        register_stack_parameters, run_stack, sequence_form, stack_extra_repr)
 
 
-class LSTM(TorchRNNChecks, nn.Module):
+class LSTM(TorchRNNChecks, StackParameters, nn.Module):
     """torch.nn.LSTM on fastlstm's kernels. Shapes and semantics are torch.nn.LSTM's (check_forward_args,
     permute_hidden and the other public methods included)."""
+
+    WEIGHT_KINDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
                  bidirectional=False, proj_size=0, device=None, dtype=None, *, backend="auto"):
@@ -59,8 +61,7 @@ class LSTM(TorchRNNChecks, nn.Module):
                 shapes += [("weight_hr", (proj_size, hidden_size))]
             return shapes
 
-        self._flat_weights_names = register_stack_parameters(self, num_layers, bidirectional, layer_shapes,
-                                                             factory_kwargs)
+        register_stack_parameters(self, num_layers, bidirectional, layer_shapes, factory_kwargs)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -102,25 +103,8 @@ class LSTM(TorchRNNChecks, nn.Module):
         self.flatten_parameters()  # as torch.nn.LSTM after .cuda() / .to()
         return result
 
-    @property
-    def _flat_weights(self):
-        return [getattr(self, name) for name in self._flat_weights_names]
-
-    @property
-    def all_weights(self):
-        return [[getattr(self, name) for name in names] for names in self._all_weights]
-
     def extra_repr(self):
         return stack_extra_repr(self, (("backend", "auto"),))
-
-    def _layer_weights(self, layer, direction):
-        """(w_ih, w_hh, b_ih, b_hh, w_hr) of one layer and direction; absent ones are None."""
-        suffix = "_reverse" if direction == 1 else ""
-
-        def get(kind):
-            return getattr(self, f"{kind}_l{layer}{suffix}", None)
-
-        return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh"), get("weight_hr")
 
     def forward(self, input, hx=None):
         """input: (L, H_in), (L, N, H_in), (N, L, H_in) if batch_first, or a PackedSequence.
@@ -156,8 +140,7 @@ class LSTM(TorchRNNChecks, nn.Module):
             output, (h_n, c_n) = run_stack(form.x, (h0, c0), form.lengths, self.num_layers, self.bidirectional,
                                            self.dropout, self.training, run_direction)
             output = form.output(output)
-        if self.last_backend != backend and not torch.compiler.is_compiling() and not functional.exporting_onnx():
-            self.last_backend = backend  # (nn.Module.__setattr__ costs ~1 us: only on a change)
+        record_backend(self, backend)
         return output, self._final_state(form, h_n, c_n)
 
 
@@ -175,7 +158,7 @@ class LSTMCell(TorchCellBase):
         weights = self._parameters  # (one lookup: each nn.Module attribute of a parameter costs ~0.5 us)
         h_new, c_new = functional.lstm_cell_on(backend, x, h, c, weights["weight_ih"], weights["weight_hh"],
                                                weights["bias_ih"], weights["bias_hh"])
-        self.record_backend(backend)
+        record_backend(self, backend)
         if not is_batched:
             h_new, c_new = h_new.squeeze(0), c_new.squeeze(0)
         return h_new, c_new

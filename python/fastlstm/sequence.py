@@ -12,6 +12,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
+from . import functional
+
 
 def init_uniform(parameters, hidden_size):
     """torch.nn.RNNBase's initialisation, in registration order (so the same seed gives the same weights)."""
@@ -55,7 +57,7 @@ def check_stack_args(input_size, hidden_size, num_layers, bias, batch_first, dro
 def register_stack_parameters(module, num_layers, bidirectional, layer_shapes, factory_kwargs):
     """Registers each layer's and direction's parameters as torch.nn.RNNBase names them (``{kind}_l{layer}`` and
     ``_reverse``), in its order; layer_shapes(layer) -> [(kind, shape), ...]. Sets module._all_weights (the names,
-    per layer and direction) and returns the flat list of names."""
+    per layer and direction) and module._flat_weights_names (all of them, in order), as torch.nn.RNNBase does."""
     module._all_weights = []
     for layer in range(num_layers):
         for direction in range(2 if bidirectional else 1):
@@ -65,7 +67,34 @@ def register_stack_parameters(module, num_layers, bidirectional, layer_shapes, f
             for name, (_, shape) in zip(names, shapes):
                 setattr(module, name, nn.Parameter(torch.empty(shape, **factory_kwargs)))
             module._all_weights.append(names)
-    return [name for names in module._all_weights for name in names]
+    module._flat_weights_names = [name for names in module._all_weights for name in names]
+
+
+class StackParameters:
+    """torch.nn.RNNBase's views of a stack's parameters (registered by register_stack_parameters), for fastlstm's
+    stacks (LSTM, GRU, LayerNormLSTM). WEIGHT_KINDS: the kinds one layer and direction may have, in the order
+    _layer_weights returns them."""
+
+    WEIGHT_KINDS = ()
+
+    @property
+    def _flat_weights(self):
+        return [getattr(self, name) for name in self._flat_weights_names]
+
+    @property
+    def all_weights(self):
+        return [[getattr(self, name) for name in names] for names in self._all_weights]
+
+    def _layer_weights(self, layer, direction):
+        """The parameters of one layer and direction, one per WEIGHT_KINDS; None where the module has none."""
+        suffix = "_reverse" if direction == 1 else ""
+        return [getattr(self, f"{kind}_l{layer}{suffix}", None) for kind in self.WEIGHT_KINDS]
+
+
+def record_backend(module, backend):
+    """Sets module.last_backend to the backend that ran (not while compiling or exporting, which run no kernel)."""
+    if module.last_backend != backend and not torch.compiler.is_compiling() and not functional.exporting_onnx():
+        module.last_backend = backend  # (nn.Module.__setattr__ costs ~1 us: only on a change)
 
 
 def stack_extra_repr(module, extras=()):
