@@ -42,7 +42,7 @@ LstmSizes check_lstm_inputs(const char* op, bool single_step, const at::Tensor& 
               single_step ? "[batch, input_size]" : "[seq_len, batch, input_size]", ", got ", x.dim(),
               " dims of shape ", shape_string(x.sizes()));
   TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op,
-              ": expected float32 or float64 tensors, got x of dtype ", x.scalar_type());
+              ": expected float32, float64, bfloat16 or float16 tensors, got x of dtype ", x.scalar_type());
   LstmSizes s;
   s.seq_len = single_step ? 1 : x.size(0);
   s.batch = x.size(x_dims - 2);
@@ -113,7 +113,7 @@ LstmSizes check_layer_norm_lstm_inputs(const char* op, const at::Tensor& x, cons
   TORCH_CHECK(x.dim() == 3, op, ": expected x of 3 dims [seq_len, batch, input_size], got ", x.dim(),
               " dims of shape ", shape_string(x.sizes()));
   TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op,
-              ": expected float32 or float64 tensors, got x of dtype ", x.scalar_type());
+              ": expected float32, float64, bfloat16 or float16 tensors, got x of dtype ", x.scalar_type());
   TORCH_CHECK(w_hh.dim() == 2 && w_hh.size(0) > 0 && w_hh.size(0) == 4 * w_hh.size(1), op,
               ": expected w_hh of shape [4 * hidden_size, hidden_size], got ", shape_string(w_hh.sizes()));
   TORCH_CHECK(groups == 1 || groups == 4, op, ": expected groups 1 (one norm over the 4 gates) or 4 (one per gate), ",
@@ -152,7 +152,7 @@ LstmSizes check_gru_inputs(const char* op, const at::Tensor& x, const at::Tensor
   TORCH_CHECK(x.dim() == 3, op, ": expected x of 3 dims [seq_len, batch, input_size], got ", x.dim(),
               " dims of shape ", shape_string(x.sizes()));
   TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op,
-              ": expected float32 or float64 tensors, got x of dtype ", x.scalar_type());
+              ": expected float32, float64, bfloat16 or float16 tensors, got x of dtype ", x.scalar_type());
   TORCH_CHECK(w_hh.dim() == 2 && w_hh.size(0) > 0 && w_hh.size(0) == 3 * w_hh.size(1), op,
               ": expected w_hh of shape [3 * hidden_size, hidden_size], got ", shape_string(w_hh.sizes()));
   LstmSizes s{x.size(0), x.size(1), x.size(2), w_hh.size(1), w_hh.size(1), 0};

@@ -1,9 +1,7 @@
 // CPU kernels of every fastlstm op.
 #include <torch/library.h>
 
-#include "../gru_op_driver.h"
-#include "../layer_norm_lstm_op_driver.h"
-#include "../lstm_op_driver.h"
+#include "../op_bodies_registration.h"
 #include "buffer_pool.h"
 #include "gru_kernel.h"
 #include "layer_norm_lstm_kernel.h"
@@ -46,16 +44,6 @@ struct CpuKernels {
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(fastlstm, CPU, m) {
-  m.impl("forward", static_cast<ForwardSignature*>(&forward_op<CpuKernels>));
-  m.impl("backward", static_cast<BackwardSignature*>(&backward_op<CpuKernels>));
-  m.impl("cell_forward", static_cast<CellForwardSignature*>(&cell_forward_op<CpuKernels>));
-  m.impl("cell_backward", static_cast<CellBackwardSignature*>(&cell_backward_op<CpuKernels>));
-  m.impl("layer_norm_lstm", static_cast<LayerNormForwardSignature*>(&layer_norm_lstm_op<CpuKernels>));
-  m.impl("layer_norm_lstm_backward",
-         static_cast<LayerNormBackwardSignature*>(&layer_norm_lstm_backward_op<CpuKernels>));
-  m.impl("gru", static_cast<GruForwardSignature*>(&gru_op<CpuKernels>));
-  m.impl("gru_backward", static_cast<GruBackwardSignature*>(&gru_backward_op<CpuKernels>));
-}
+TORCH_LIBRARY_IMPL(fastlstm, CPU, m) { register_op_bodies<CpuKernels>(m); }
 
 }  // namespace fastlstm

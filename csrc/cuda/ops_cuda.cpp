@@ -3,9 +3,7 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
 
-#include "../gru_op_driver.h"
-#include "../layer_norm_lstm_op_driver.h"
-#include "../lstm_op_driver.h"
+#include "../op_bodies_registration.h"
 #include "gru_kernel.h"
 #include "layer_norm_lstm_kernel.h"
 #include "lstm_kernel.h"
@@ -52,16 +50,6 @@ struct CudaKernels {
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(fastlstm, CUDA, m) {
-  m.impl("forward", static_cast<ForwardSignature*>(&forward_op<CudaKernels>));
-  m.impl("backward", static_cast<BackwardSignature*>(&backward_op<CudaKernels>));
-  m.impl("cell_forward", static_cast<CellForwardSignature*>(&cell_forward_op<CudaKernels>));
-  m.impl("cell_backward", static_cast<CellBackwardSignature*>(&cell_backward_op<CudaKernels>));
-  m.impl("layer_norm_lstm", static_cast<LayerNormForwardSignature*>(&layer_norm_lstm_op<CudaKernels>));
-  m.impl("layer_norm_lstm_backward",
-         static_cast<LayerNormBackwardSignature*>(&layer_norm_lstm_backward_op<CudaKernels>));
-  m.impl("gru", static_cast<GruForwardSignature*>(&gru_op<CudaKernels>));
-  m.impl("gru_backward", static_cast<GruBackwardSignature*>(&gru_backward_op<CudaKernels>));
-}
+TORCH_LIBRARY_IMPL(fastlstm, CUDA, m) { register_op_bodies<CudaKernels>(m); }
 
 }  // namespace fastlstm

@@ -29,8 +29,14 @@ def _check_devices(op, x, sequence_lengths=None, **tensors):
                            f"got {sequence_lengths.device}")
 
 
+LOW_PRECISION_DTYPES = (torch.bfloat16, torch.float16)
+
+
 def _workspace(x, shape, training):
-    return x.new_empty(shape) if training else x.new_empty((0,))
+    """The forward ops' workspace: float32 for bfloat16 / float16 inputs (the gates and c are computed in float32,
+    csrc/low_precision.h), else x's dtype."""
+    dtype = torch.float32 if x.dtype in LOW_PRECISION_DTYPES else x.dtype
+    return x.new_empty(shape if training else (0,), dtype=dtype)
 
 
 # Widths: h0 / the output are R wide (proj_size with a projection w_hr, else hidden_size), c0 and the workspace H.

@@ -21,7 +21,8 @@ _LAYER_NORM_FORWARD = ops.layer_norm_lstm.default
 _GRU = ops.gru.default
 _DIRECT = {_FORWARD: _direct.forward, _CELL_FORWARD: _direct.cell_forward,
            _LAYER_NORM_FORWARD: _direct.layer_norm_lstm, _GRU: _direct.gru}
-FUSED_DTYPES = (torch.float32, torch.float64)
+# bfloat16 and float16 run on the float32 kernels (computing the gates and c in float32, csrc/low_precision.h).
+FUSED_DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
 CUDNN_DTYPES = (torch.float16, torch.float32, torch.float64)
 
 
@@ -42,7 +43,7 @@ def _fused_unsupported(x, w_hr):
     if w_hr is not None and x.device.type != "cpu":
         return "projections (proj_size > 0) off the CPU (the CUDA kernels have none; cuDNN has)"
     if x.dtype not in FUSED_DTYPES:
-        return f"dtype {x.dtype} (fused kernels run float32 and float64)"
+        return f"dtype {x.dtype} (fused kernels run float32, float64, bfloat16 and float16)"
     if x.device.type not in FUSED_DEVICES:
         return f"device {x.device.type} (fused kernels run on {', '.join(FUSED_DEVICES)} in this build)"
     return None
@@ -230,7 +231,7 @@ def choose_layer_norm_backend(backend, x):
         return "reference"
     missing = None
     if x.dtype not in FUSED_DTYPES:
-        missing = f"dtype {x.dtype} (fused kernels run float32 and float64)"
+        missing = f"dtype {x.dtype} (fused kernels run float32, float64, bfloat16 and float16)"
     elif x.device.type not in LAYER_NORM_FUSED_DEVICES:
         missing = (f"device {x.device.type} (the layer-norm LSTM's fused kernels run on "
                    f"{', '.join(LAYER_NORM_FUSED_DEVICES)} in this build)")
@@ -300,7 +301,7 @@ def choose_gru_backend(backend, x, sequence_lengths=None, single_step=False, lin
         return "cudnn"
     missing = None
     if x.dtype not in FUSED_DTYPES:
-        missing = f"dtype {x.dtype} (fused kernels run float32 and float64)"
+        missing = f"dtype {x.dtype} (fused kernels run float32, float64, bfloat16 and float16)"
     elif x.device.type not in GRU_FUSED_DEVICES:
         missing = f"device {x.device.type} (the GRU's fused kernels run on {', '.join(GRU_FUSED_DEVICES)} here)"
     if missing is None and (backend == "fused" or x.device.type in GRU_AUTO_DEVICES):

@@ -1,0 +1,48 @@
+// Registers every op body (lstm_op_driver.h, layer_norm_lstm_op_driver.h, gru_op_driver.h) with one device's
+// kernels, once for the CPU (cpu/ops_cpu.cpp) and once for CUDA (cuda/ops_cuda.cpp). Each body is cast to its
+// signature in op_signatures.h (a signature that drifts fails to compile) and wrapped in InFloat32 (bfloat16 and
+// float16 run there in float32 between casts, low_precision.h), unless the device's Kernels serve the LSTM's
+// forward in bfloat16 themselves (Kernels::bf16_forward, see cpu/ops_cpu.cpp).
+#pragma once
+
+#include <torch/library.h>
+
+#include "gru_op_driver.h"
+#include "layer_norm_lstm_op_driver.h"
+#include "low_precision.h"
+#include "lstm_op_driver.h"
+
+namespace fastlstm {
+
+namespace op_names {
+inline constexpr char kForward[] = "fastlstm::forward";
+inline constexpr char kBackward[] = "fastlstm::backward";
+inline constexpr char kCellForward[] = "fastlstm::cell_forward";
+inline constexpr char kCellBackward[] = "fastlstm::cell_backward";
+inline constexpr char kLayerNorm[] = "fastlstm::layer_norm_lstm";
+inline constexpr char kLayerNormBackward[] = "fastlstm::layer_norm_lstm_backward";
+inline constexpr char kGru[] = "fastlstm::gru";
+inline constexpr char kGruBackward[] = "fastlstm::gru_backward";
+}  // namespace op_names
+
+// Positions of the workspace among each op's arguments / results (registration.cpp's schemas); -1: none.
+template <typename Kernels>
+void register_op_bodies(torch::Library& m) {
+  using namespace op_names;
+  m.impl("forward", &InFloat32<kForward, static_cast<ForwardSignature*>(&forward_op<Kernels>), -1, 3>::call);
+  m.impl("backward", &InFloat32<kBackward, static_cast<BackwardSignature*>(&backward_op<Kernels>), 11, -1>::call);
+  m.impl("cell_forward",
+         &InFloat32<kCellForward, static_cast<CellForwardSignature*>(&cell_forward_op<Kernels>), -1, 2>::call);
+  m.impl("cell_backward",
+         &InFloat32<kCellBackward, static_cast<CellBackwardSignature*>(&cell_backward_op<Kernels>), 8, -1>::call);
+  m.impl("layer_norm_lstm",
+         &InFloat32<kLayerNorm, static_cast<LayerNormForwardSignature*>(&layer_norm_lstm_op<Kernels>), -1, 3>::call);
+  m.impl("layer_norm_lstm_backward",
+         &InFloat32<kLayerNormBackward,
+                    static_cast<LayerNormBackwardSignature*>(&layer_norm_lstm_backward_op<Kernels>), 15, -1>::call);
+  m.impl("gru", &InFloat32<kGru, static_cast<GruForwardSignature*>(&gru_op<Kernels>), -1, 2>::call);
+  m.impl("gru_backward",
+         &InFloat32<kGruBackward, static_cast<GruBackwardSignature*>(&gru_backward_op<Kernels>), 8, -1>::call);
+}
+
+}  // namespace fastlstm
