@@ -41,7 +41,8 @@ LstmSizes check_lstm_inputs(const char* op, bool single_step, const at::Tensor& 
   TORCH_CHECK(x.dim() == x_dims, op, ": expected x of ", x_dims, " dims ",
               single_step ? "[batch, input_size]" : "[seq_len, batch, input_size]", ", got ", x.dim(),
               " dims of shape ", shape_string(x.sizes()));
-  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op,
+  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble || x.scalar_type() == at::kBFloat16 ||
+                  x.scalar_type() == at::kHalf, op,
               ": expected float32, float64, bfloat16 or float16 tensors, got x of dtype ", x.scalar_type());
   LstmSizes s;
   s.seq_len = single_step ? 1 : x.size(0);
@@ -112,7 +113,8 @@ LstmSizes check_layer_norm_lstm_inputs(const char* op, const at::Tensor& x, cons
                                        int64_t groups) {
   TORCH_CHECK(x.dim() == 3, op, ": expected x of 3 dims [seq_len, batch, input_size], got ", x.dim(),
               " dims of shape ", shape_string(x.sizes()));
-  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op,
+  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble || x.scalar_type() == at::kBFloat16 ||
+                  x.scalar_type() == at::kHalf, op,
               ": expected float32, float64, bfloat16 or float16 tensors, got x of dtype ", x.scalar_type());
   TORCH_CHECK(w_hh.dim() == 2 && w_hh.size(0) > 0 && w_hh.size(0) == 4 * w_hh.size(1), op,
               ": expected w_hh of shape [4 * hidden_size, hidden_size], got ", shape_string(w_hh.sizes()));
@@ -151,7 +153,8 @@ LstmSizes check_gru_inputs(const char* op, const at::Tensor& x, const at::Tensor
                            const std::optional<at::Tensor>& b_hh) {
   TORCH_CHECK(x.dim() == 3, op, ": expected x of 3 dims [seq_len, batch, input_size], got ", x.dim(),
               " dims of shape ", shape_string(x.sizes()));
-  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op,
+  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble || x.scalar_type() == at::kBFloat16 ||
+                  x.scalar_type() == at::kHalf, op,
               ": expected float32, float64, bfloat16 or float16 tensors, got x of dtype ", x.scalar_type());
   TORCH_CHECK(w_hh.dim() == 2 && w_hh.size(0) > 0 && w_hh.size(0) == 3 * w_hh.size(1), op,
               ": expected w_hh of shape [3 * hidden_size, hidden_size], got ", shape_string(w_hh.sizes()));

@@ -27,9 +27,25 @@ inline constexpr char kGruBackward[] = "fastlstm::gru_backward";
 
 // Positions of the workspace among each op's arguments / results (registration.cpp's schemas); -1: none.
 template <typename Kernels>
+ForwardResult forward_entry(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& w_ih,
+                            const OptTensor& w_hh, const OptTensor& b_ih, const OptTensor& b_hh,
+                            const OptTensor& w_peephole, const OptTensor& sequence_lengths, double forget_bias,
+                            double cell_clip, bool training, bool tf_layout, const OptTensor& w_hr) {
+  if constexpr (Kernels::kHasBf16Forward) {
+    if (auto result = Kernels::bf16_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole, sequence_lengths,
+                                            forget_bias, cell_clip, training, tf_layout, w_hr)) {
+      return *result;
+    }
+  }
+  return InFloat32<op_names::kForward, static_cast<ForwardSignature*>(&forward_op<Kernels>), -1, 3>::call(
+      x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole, sequence_lengths, forget_bias, cell_clip, training, tf_layout,
+      w_hr);
+}
+
+template <typename Kernels>
 void register_op_bodies(torch::Library& m) {
   using namespace op_names;
-  m.impl("forward", &InFloat32<kForward, static_cast<ForwardSignature*>(&forward_op<Kernels>), -1, 3>::call);
+  m.impl("forward", static_cast<ForwardSignature*>(&forward_entry<Kernels>));
   m.impl("backward", &InFloat32<kBackward, static_cast<BackwardSignature*>(&backward_op<Kernels>), 11, -1>::call);
   m.impl("cell_forward",
          &InFloat32<kCellForward, static_cast<CellForwardSignature*>(&cell_forward_op<Kernels>), -1, 2>::call);

@@ -1,5 +1,7 @@
 #include "buffer_pool.h"
 
+#include "packed_weight_cache.h"
+
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
 #include <sys/mman.h>
@@ -160,6 +162,9 @@ at::Tensor pooled_empty(at::IntArrayRef sizes, const at::TensorOptions& options)
 
 PoolStats pool_stats() { return pool().stats(); }
 
-void empty_cache() { pool().empty(); }
+void empty_cache() {
+  pool().empty();
+  clear_packed_weights();
+}
 
 }  // namespace fastlstm::cpu

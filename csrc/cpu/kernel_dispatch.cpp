@@ -4,6 +4,7 @@
 #include "cpu_capability.h"
 #include "gru_kernel.h"
 #include "layer_norm_lstm_kernel.h"
+#include "lstm_bf16_kernel.h"
 #include "lstm_kernel.h"
 
 namespace fastlstm::cpu {
@@ -88,6 +89,11 @@ void gru_forward(const GruParams<scalar_t>& p) {
 template <typename scalar_t>
 void gru_backward(const GruParams<scalar_t>& p) {
   kernels<scalar_t, GruKernelTable>().backward(p);
+}
+
+void lstm_forward_bf16(const Bf16LstmParams& p) {
+  static const Bf16KernelTable& chosen = FASTLSTM_TABLE_AT_LEVEL(bf16_kernel_table);
+  chosen.forward(p);
 }
 
 template void lstm_forward<float>(const LstmParams<float>&);

@@ -5,6 +5,7 @@
 #include "buffer_pool.h"
 #include "gru_kernel.h"
 #include "layer_norm_lstm_kernel.h"
+#include "lstm_bf16_op.h"
 #include "lstm_kernel.h"
 
 namespace fastlstm {
@@ -13,6 +14,8 @@ namespace {
 struct CpuKernels {
   struct Scope {};  // nothing to set up around a CPU op
   static Scope enter(const char*, const at::Tensor&, const OptTensor&) { return {}; }
+  static constexpr bool kHasBf16Forward = true;
+  static constexpr auto bf16_forward = &cpu::lstm_forward_bf16_op;
   template <typename scalar_t>
   static void forward(const LstmParams<scalar_t>& p) {
     cpu::lstm_forward(p);

@@ -19,6 +19,7 @@ struct CudaKernels {
                 "(fastlstm.functional's backend='cudnn' or 'auto') or backend='reference'");
     return c10::cuda::CUDAGuard(x.device());
   }
+  static constexpr bool kHasBf16Forward = false;  // bf16 runs in float32 between casts (low_precision.h)
   template <typename scalar_t>
   static void forward(const LstmParams<scalar_t>& p) {
     cuda::lstm_forward(p);

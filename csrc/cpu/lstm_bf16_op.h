@@ -1,0 +1,21 @@
+// The forward op's bfloat16 path on the CPU's bf16 matrix instructions (lstm_bf16_kernel.h).
+#pragma once
+
+#include <optional>
+
+#include "../op_signatures.h"
+
+namespace fastlstm::cpu {
+
+// The forward op's result from the bf16 kernel, or nullopt where that kernel does not serve the call: not bf16;
+// sequence lengths, projections or TF's layout (those run in float32 between casts); an odd input size or a hidden
+// size not a multiple of 32 (brgemm's VNNI pairs and column blocks); a CPU without AVX512_BF16 / AMX, a forced dispatch level below AVX-512
+// (FASTLSTM_CPU_CAPABILITY), or FASTLSTM_BF16=convert.
+std::optional<ForwardResult> lstm_forward_bf16_op(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0,
+                                                  const at::Tensor& w_ih, const OptTensor& w_hh,
+                                                  const OptTensor& b_ih, const OptTensor& b_hh,
+                                                  const OptTensor& w_peephole, const OptTensor& sequence_lengths,
+                                                  double forget_bias, double cell_clip, bool training,
+                                                  bool tf_layout, const OptTensor& w_hr);
+
+}  // namespace fastlstm::cpu
