@@ -122,7 +122,7 @@ def main():
     goal_rows = []
     if not args.no_goals:
         configs = {name: CONFIGS[name] for name in args.configs}
-        with tqdm(total=9, desc="goal rows", unit="group") as progress:
+        with tqdm(total=10, desc="goal rows", unit="group") as progress:
             goal_rows = all_rows(results, configs, args.repeats, progress)
         print_goal_table(goal_rows)
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
-"""The measurements behind the CPU goal table (issues 3, 11, 12 and 13): FLOP rate, single steps, variable lengths,
-TF's fused kernel, memory saved for backward, the GRU's and the layer-norm LSTM's rows (gru_rows.py,
-layer_norm_rows.py); and rows with no goal set (step-loop training, projections). Each function returns
+"""The measurements behind the CPU goal table (issues 3, 11, 12, 13 and 20): FLOP rate, single steps, variable lengths,
+TF's fused kernel, memory saved for backward, the GRU's, the layer-norm LSTM's and the low-precision rows (gru_rows.py,
+layer_norm_rows.py, low_precision_rows.py); and rows with no goal set (step-loop training, projections). Each function returns
 rows (what, measured, goal, met) for the table."""
 
 import warnings
@@ -11,6 +11,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 import fastlstm
 from gru_rows import gru_rows
 from layer_norm_rows import layer_norm_rows
+from low_precision_rows import low_precision_rows
 from timing import cell, measure
 
 RATIO_GOALS = {  # config: fwd+bwd and no_grad fwd ratio goals against torch.nn.LSTM (issue 11)
@@ -244,7 +245,8 @@ def all_rows(results, configs, repeats, progress=None):
     steps = [lambda: flop_rate_rows(repeats), lambda: single_step_rows(repeats),
              lambda: step_loop_training_rows(repeats), lambda: projection_rows(repeats),
              lambda: variable_length_rows(repeats), lambda: tensorflow_rows(results, configs, repeats), memory_rows,
-             lambda: layer_norm_rows(repeats), lambda: gru_rows(configs, repeats)]
+             lambda: layer_norm_rows(repeats), lambda: gru_rows(configs, repeats),
+             lambda: low_precision_rows(configs, repeats)]
     for step in steps:
         rows += step()
         if progress is not None:
