@@ -2,7 +2,7 @@
 // kernels, once for the CPU (cpu/ops_cpu.cpp) and once for CUDA (cuda/ops_cuda.cpp). Each body is cast to its
 // signature in op_signatures.h (a signature that drifts fails to compile) and wrapped in InFloat32 (bfloat16 and
 // float16 run there in float32 between casts, low_precision.h), unless the device's Kernels serve the LSTM's
-// forward in bfloat16 themselves (Kernels::bf16_forward, see cpu/ops_cpu.cpp).
+// forward and backward in bfloat16 themselves (Kernels::bf16_forward / bf16_backward, see cpu/ops_cpu.cpp).
 #pragma once
 
 #include <torch/library.h>
@@ -43,10 +43,27 @@ ForwardResult forward_entry(const at::Tensor& x, const at::Tensor& h0, const at:
 }
 
 template <typename Kernels>
+BackwardResult backward_entry(const OptTensor& grad_output, const OptTensor& grad_h_n, const OptTensor& grad_c_n,
+                              const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& w_ih,
+                              const OptTensor& w_hh, const OptTensor& w_peephole, const OptTensor& sequence_lengths,
+                              const at::Tensor& output, const at::Tensor& workspace, double cell_clip, bool tf_layout,
+                              const OptTensor& w_hr) {
+  if constexpr (Kernels::kHasBf16Forward) {
+    if (auto result = Kernels::bf16_backward(grad_output, grad_h_n, grad_c_n, x, h0, c0, w_ih, w_hh, w_peephole,
+                                             sequence_lengths, output, workspace, cell_clip, tf_layout, w_hr)) {
+      return *result;
+    }
+  }
+  return InFloat32<op_names::kBackward, static_cast<BackwardSignature*>(&backward_op<Kernels>), 11, -1>::call(
+      grad_output, grad_h_n, grad_c_n, x, h0, c0, w_ih, w_hh, w_peephole, sequence_lengths, output, workspace,
+      cell_clip, tf_layout, w_hr);
+}
+
+template <typename Kernels>
 void register_op_bodies(torch::Library& m) {
   using namespace op_names;
   m.impl("forward", static_cast<ForwardSignature*>(&forward_entry<Kernels>));
-  m.impl("backward", &InFloat32<kBackward, static_cast<BackwardSignature*>(&backward_op<Kernels>), 11, -1>::call);
+  m.impl("backward", static_cast<BackwardSignature*>(&backward_entry<Kernels>));
   m.impl("cell_forward",
          &InFloat32<kCellForward, static_cast<CellForwardSignature*>(&cell_forward_op<Kernels>), -1, 2>::call);
   m.impl("cell_backward",

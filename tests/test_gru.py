@@ -161,9 +161,9 @@ def test_gru_module_compiles_fullgraph():
 
 
 def test_backends_refuse_what_they_cannot_serve():
-    x = torch.randn(3, 2, 4, dtype=torch.float16)
+    x = torch.randn(3, 2, 4, dtype=torch.complex64)
     with pytest.raises(ValueError, match="backend='fused' does not support dtype"):
-        functional.gru(x, torch.zeros(2, 5, dtype=torch.float16), torch.zeros(15, 4, dtype=torch.float16),
-                       torch.zeros(15, 5, dtype=torch.float16), backend="fused")
+        functional.gru(x, torch.zeros(2, 5, dtype=torch.complex64), torch.zeros(15, 4, dtype=torch.complex64),
+                       torch.zeros(15, 5, dtype=torch.complex64), backend="fused")
     with pytest.raises(ValueError, match="backend='cudnn' cannot serve device cpu"):
-        fastlstm.GRU(4, 5, backend="cudnn")(x.float())
+        fastlstm.GRU(4, 5, backend="cudnn")(x.real)

@@ -96,6 +96,11 @@ void lstm_forward_bf16(const Bf16LstmParams& p) {
   chosen.forward(p);
 }
 
+void lstm_backward_bf16(const Bf16LstmBackwardParams& p) {
+  static const Bf16KernelTable& chosen = FASTLSTM_TABLE_AT_LEVEL(bf16_kernel_table);
+  chosen.backward(p);
+}
+
 template void lstm_forward<float>(const LstmParams<float>&);
 template void lstm_forward<double>(const LstmParams<double>&);
 template void lstm_backward<float>(const LstmParams<float>&);

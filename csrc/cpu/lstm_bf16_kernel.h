@@ -32,14 +32,32 @@ struct Bf16LstmParams {
   c10::BFloat16* output = nullptr;     // [T, B, H]
 };
 
+// The backward time loop (no peepholes): per step, from the forward's workspace, the gate gradients of each row
+// (float32 math, stored bf16: the operand of every product that follows) and grad_h of the previous step, their
+// product with w_hh (float32 sums). The weight and input gradients are one bf16 GEMM each over all steps
+// afterwards (lstm_bf16_op.cpp).
+struct Bf16LstmBackwardParams {
+  int64_t seq_len = 0, batch = 0, hidden_size = 0;  // T, B, H
+  const float* workspace = nullptr;                 // [T, B, 5H]: the forward's activated gates and c
+  const float* c0 = nullptr;                        // [B, H]
+  const c10::BFloat16* grad_output = nullptr;       // [T, B, H], or nullptr (zero)
+  const c10::BFloat16* w_hh_packed = nullptr;       // w_hh [4H, H] in column blocks (VNNI pairs of its rows)
+  float cell_clip = 0.0f;
+  float* dh = nullptr;                              // [B, H]: grad_h_n in, grad_h0 out
+  float* dc = nullptr;                              // [B, H]: grad_c_n in, grad_c0 out
+  c10::BFloat16* d_pre = nullptr;                   // [T, B, 4H] out: gradients of the gate pre-activations
+};
+
 // Whether this CPU and torch build have the bf16 brgemm (cpublas::could_pack: AVX512_BF16 or AMX).
 bool bf16_brgemm_available();
 
 // Runs the level this process picked (cpu_capability.h).
 void lstm_forward_bf16(const Bf16LstmParams& p);
+void lstm_backward_bf16(const Bf16LstmBackwardParams& p);
 
 struct Bf16KernelTable {
   void (*forward)(const Bf16LstmParams&);
+  void (*backward)(const Bf16LstmBackwardParams&);
 };
 namespace isa_baseline {
 extern const Bf16KernelTable bf16_kernel_table;

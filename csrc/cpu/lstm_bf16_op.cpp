@@ -52,7 +52,72 @@ at::Tensor pack_transposed(const at::Tensor& w) {
   return packed;
 }
 
+at::Tensor pack_as_is(const at::Tensor& w) { return pack_transposed(w.t()); }
+
+bool serves(const at::Tensor& x, const OptTensor& sequence_lengths, bool tf_layout, const OptTensor& w_hr,
+            const LstmSizes& s) {
+  return x.scalar_type() == at::kBFloat16 && !sequence_lengths && !w_hr && !tf_layout && s.seq_len > 0 &&
+         s.batch > 0 && s.input_size % 2 == 0 && s.hidden_size % kBf16ColumnBlock == 0 && kernel_enabled();
+}
+
+at::Tensor float_copy(const OptTensor& t, const at::Tensor& like) {
+  return t ? t->to(at::kFloat, false, /*copy=*/true).contiguous() : at::zeros(like.sizes(), like.options().dtype(at::kFloat));
+}
+
 }  // namespace
+
+std::optional<BackwardResult> lstm_backward_bf16_op(const OptTensor& grad_output, const OptTensor& grad_h_n,
+                                                    const OptTensor& grad_c_n, const at::Tensor& x,
+                                                    const at::Tensor& h0, const at::Tensor& c0,
+                                                    const at::Tensor& w_ih, const OptTensor& w_hh,
+                                                    const OptTensor& w_peephole, const OptTensor& sequence_lengths,
+                                                    const at::Tensor& output, const at::Tensor& workspace,
+                                                    double cell_clip, bool tf_layout, const OptTensor& w_hr) {
+  constexpr const char* op = "fastlstm::backward";
+  if (x.scalar_type() != at::kBFloat16 || w_peephole || workspace.scalar_type() != at::kFloat) return std::nullopt;
+  const LstmSizes s =
+      check_lstm_inputs(op, false, x, h0, c0, w_ih, w_hh, std::nullopt, std::nullopt, w_peephole, false, w_hr);
+  if (!serves(x, sequence_lengths, tf_layout, w_hr, s)) return std::nullopt;
+  const int64_t T = s.seq_len, B = s.batch, I = s.input_size, H = s.hidden_size;
+  check_grad(op, "grad_output", grad_output, {T, B, H}, x);
+  check_grad(op, "grad_h_n", grad_h_n, {B, H}, x);
+  check_grad(op, "grad_c_n", grad_c_n, {B, H}, x);
+  check_grad(op, "output", output, {T, B, H}, x);
+  TORCH_CHECK(workspace.sizes() == at::IntArrayRef({T, B, kWorkspaceWidth * H}), op,
+              ": expected the workspace of a bf16 training forward, of shape [", T, ", ", B, ", ",
+              kWorkspaceWidth * H, "], got ", workspace.sizes());
+  const at::Tensor workspace_dense = workspace.contiguous(), c0_float = c0.to(at::kFloat).contiguous();
+  const at::Tensor grad_output_dense = grad_output ? grad_output->contiguous() : at::Tensor();
+  const at::Tensor dh = float_copy(grad_h_n, h0), dc = float_copy(grad_c_n, c0);
+  const at::Tensor d_pre = at::empty({T, B, 4 * H}, x.options());
+  const at::Tensor w_hh_packed = packed_weight(*w_hh, PackedAs::IsRows, pack_as_is);
+
+  Bf16LstmBackwardParams p;
+  p.seq_len = T;
+  p.batch = B;
+  p.hidden_size = H;
+  p.workspace = workspace_dense.const_data_ptr<float>();
+  p.c0 = c0_float.const_data_ptr<float>();
+  p.grad_output = grad_output ? grad_output_dense.const_data_ptr<c10::BFloat16>() : nullptr;
+  p.w_hh_packed = w_hh_packed.const_data_ptr<c10::BFloat16>();
+  p.cell_clip = static_cast<float>(cell_clip);
+  p.dh = dh.mutable_data_ptr<float>();
+  p.dc = dc.mutable_data_ptr<float>();
+  p.d_pre = d_pre.mutable_data_ptr<c10::BFloat16>();
+  lstm_backward_bf16(p);
+
+  // The products over all steps, on torch's bf16 GEMM (oneDNN: AMX / AVX512_BF16, float32 sums, one rounding).
+  const at::Tensor d_pre_rows = d_pre.view({T * B, 4 * H});
+  const at::Tensor h_prev = at::cat({h0.unsqueeze(0), output.narrow(0, 0, T - 1)}).view({T * B, H});
+  return BackwardResult{d_pre_rows.mm(w_ih).view({T, B, I}),
+                        dh.to(at::kBFloat16),
+                        dc.to(at::kBFloat16),
+                        d_pre_rows.t().mm(x.reshape({T * B, I})),
+                        d_pre_rows.t().mm(h_prev),
+                        d_pre_rows.sum(0, /*keepdim=*/false, at::kFloat).to(at::kBFloat16),
+                        at::empty({0, 0}, x.options()),
+                        at::empty({0}, x.options())};
+}
 
 std::optional<ForwardResult> lstm_forward_bf16_op(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0,
                                                   const at::Tensor& w_ih, const OptTensor& w_hh,
@@ -64,11 +129,11 @@ std::optional<ForwardResult> lstm_forward_bf16_op(const at::Tensor& x, const at:
   const LstmSizes s = check_lstm_inputs("fastlstm::forward", false, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole,
                                         false, w_hr);
   const int64_t T = s.seq_len, B = s.batch, I = s.input_size, H = s.hidden_size;
-  if (T == 0 || B == 0 || I % 2 != 0 || H % kBf16ColumnBlock != 0 || !kernel_enabled()) return std::nullopt;
+  if (!serves(x, sequence_lengths, tf_layout, w_hr, s)) return std::nullopt;
   const auto float_options = x.options().dtype(at::kFloat);
   const at::Tensor x_dense = x.contiguous(), h0_dense = h0.contiguous();
-  const at::Tensor w_ih_packed = packed_weight(w_ih, pack_transposed);
-  const at::Tensor w_hh_packed = packed_weight(*w_hh, pack_transposed);
+  const at::Tensor w_ih_packed = packed_weight(w_ih, PackedAs::Transposed, pack_transposed);
+  const at::Tensor w_hh_packed = packed_weight(*w_hh, PackedAs::Transposed, pack_transposed);
   at::Tensor bias = at::zeros({4 * H}, float_options);
   if (b_ih) bias.add_(*b_ih);
   if (b_hh) bias.add_(*b_hh);

@@ -18,4 +18,14 @@ std::optional<ForwardResult> lstm_forward_bf16_op(const at::Tensor& x, const at:
                                                   double forget_bias, double cell_clip, bool training,
                                                   bool tf_layout, const OptTensor& w_hr);
 
+// The backward op's result from the bf16 kernels, or nullopt where they do not serve it: as above, and peepholes
+// (their gradients run in float32 between casts), or a workspace not from a bf16 forward.
+std::optional<BackwardResult> lstm_backward_bf16_op(const OptTensor& grad_output, const OptTensor& grad_h_n,
+                                                    const OptTensor& grad_c_n, const at::Tensor& x,
+                                                    const at::Tensor& h0, const at::Tensor& c0,
+                                                    const at::Tensor& w_ih, const OptTensor& w_hh,
+                                                    const OptTensor& w_peephole, const OptTensor& sequence_lengths,
+                                                    const at::Tensor& output, const at::Tensor& workspace,
+                                                    double cell_clip, bool tf_layout, const OptTensor& w_hr);
+
 }  // namespace fastlstm::cpu

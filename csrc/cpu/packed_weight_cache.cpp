@@ -9,6 +9,7 @@ namespace {
 struct Entry {
   c10::weak_intrusive_ptr<c10::TensorImpl> tensor;
   const c10::TensorImpl* impl;
+  PackedAs as;
   uint32_t version;
   const void* data;
   at::Tensor packed;
@@ -22,7 +23,7 @@ std::list<Entry>& entries() {
 
 }  // namespace
 
-at::Tensor packed_weight(const at::Tensor& w, const std::function<at::Tensor(const at::Tensor&)>& pack) {
+at::Tensor packed_weight(const at::Tensor& w, PackedAs as, const std::function<at::Tensor(const at::Tensor&)>& pack) {
   // Inference tensors count no versions (an in-place change would go unseen): packed every time.
   if (w.is_inference() || !w.has_storage()) return pack(w);
   const c10::TensorImpl* impl = w.unsafeGetTensorImpl();
@@ -32,7 +33,7 @@ at::Tensor packed_weight(const at::Tensor& w, const std::function<at::Tensor(con
     std::lock_guard<std::mutex> lock(cache_mutex);
     auto& list = entries();
     for (auto it = list.begin(); it != list.end(); ++it) {
-      if (it->impl == impl && it->version == version && it->data == data && !it->tensor.expired()) {
+      if (it->impl == impl && it->as == as && it->version == version && it->data == data && !it->tensor.expired()) {
         list.splice(list.begin(), list, it);
         return it->packed;
       }
@@ -41,8 +42,8 @@ at::Tensor packed_weight(const at::Tensor& w, const std::function<at::Tensor(con
   at::Tensor packed = pack(w);
   std::lock_guard<std::mutex> lock(cache_mutex);
   auto& list = entries();
-  list.remove_if([&](const Entry& e) { return e.impl == impl || e.tensor.expired(); });
-  list.push_front(Entry{c10::weak_intrusive_ptr<c10::TensorImpl>(w.getIntrusivePtr()), impl, version, data, packed});
+  list.remove_if([&](const Entry& e) { return (e.impl == impl && e.as == as) || e.tensor.expired(); });
+  list.push_front(Entry{c10::weak_intrusive_ptr<c10::TensorImpl>(w.getIntrusivePtr()), impl, as, version, data, packed});
   if (list.size() > kPackedWeightCacheEntries) list.pop_back();
   return packed;
 }

@@ -14,8 +14,11 @@ namespace fastlstm::cpu {
 
 constexpr size_t kPackedWeightCacheEntries = 16;
 
+// Which packing of a weight an entry holds: the forward reads W^T, the backward W.
+enum class PackedAs { Transposed, IsRows };
+
 // pack(w) the first time, the kept copy after while w is alive and unchanged. Thread-safe.
-at::Tensor packed_weight(const at::Tensor& w, const std::function<at::Tensor(const at::Tensor&)>& pack);
+at::Tensor packed_weight(const at::Tensor& w, PackedAs as, const std::function<at::Tensor(const at::Tensor&)>& pack);
 
 void clear_packed_weights();
 
