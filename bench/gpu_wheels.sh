@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-  --platform manylinux_2_28_x86_64 -d .whl cmeel-eigen==3.4.1 cmeel==0.62.0
+  --platform manylinux_2_28_x86_64 -d .whl cmeel-eigen==3.4.1 cmeel==0.62.0 nanobind==3.1.0 scikit-build-core==1.1.2
 ls .whl

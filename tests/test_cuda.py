@@ -184,3 +184,58 @@ def test_cuda_gru_kernels_match_the_cpu_kernels(linear_before_reset, lengths):
         torch.testing.assert_close(a.cpu(), b, rtol=1e-8, atol=1e-9)
     torch.library.opcheck(ops.gru.default, (*on_gpu.values(), lengths),
                           dict(linear_before_reset=linear_before_reset))
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("backend", ["auto", "fused"])
+def test_cuda_low_precision_modules_match_torch(dtype, backend):
+    """bf16 / fp16 modules on CUDA (the fused kernels compute them in float32 between casts; "auto" takes cuDNN
+    where it has the dtype) against torch.nn.LSTM in the same dtype: output, states and gradients within the
+    dtype's rounding, same dtypes."""
+    torch.manual_seed(0)
+    ours = fastlstm.LSTM(16, 32, num_layers=2, backend=backend).cuda().to(dtype)
+    theirs = torch.nn.LSTM(16, 32, num_layers=2).cuda().to(dtype)
+    theirs.load_state_dict(ours.state_dict())
+    x = torch.randn(9, 3, 16, device="cuda", dtype=dtype, requires_grad=True)
+    results = []
+    for module in (ours, theirs):
+        output, (h_n, c_n) = module(x)
+        results.append([output, h_n, c_n, *torch.autograd.grad(output.float().sum(), [x, *module.parameters()])])
+    for actual, expected in zip(*results):
+        assert actual.dtype == expected.dtype
+        torch.testing.assert_close(actual.float(), expected.float(), rtol=3e-2, atol=3e-2)
+
+
+@needs_gpu
+def test_cuda_autocast_dtypes_and_gradients_as_torch():
+    torch.manual_seed(0)
+    for ours, theirs in ((fastlstm.LSTM(16, 32), torch.nn.LSTM(16, 32)), (fastlstm.GRU(16, 32), torch.nn.GRU(16, 32)),
+                         (fastlstm.LSTM(16, 32, backend="fused"), torch.nn.LSTM(16, 32))):
+        ours, theirs = ours.cuda(), theirs.cuda()
+        theirs.load_state_dict(ours.state_dict())
+        x = torch.randn(7, 3, 16, device="cuda")
+        results = []
+        for module in (ours, theirs):
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                output, state = module(x)
+            states = list(state) if isinstance(state, tuple) else [state]
+            grads = torch.autograd.grad(output.float().sum(), list(module.parameters()))
+            results.append([output, *states, *grads])
+        for actual, expected in zip(*results):
+            assert actual.dtype == expected.dtype, (type(ours).__name__, ours.backend)
+            torch.testing.assert_close(actual.float(), expected.float(), rtol=3e-2, atol=3e-2)
+
+
+@needs_gpu
+def test_cuda_sequence_longer_than_cudnn_serves_runs_fused():
+    """Over functional.CUDNN_MAX_STEPS steps "auto" leaves cuDNN (pytorch/pytorch#133751) for the fused kernels,
+    which match the CPU kernels there."""
+    torch.manual_seed(0)
+    module = fastlstm.LSTM(4, 8)
+    x = torch.randn(functional.CUDNN_MAX_STEPS + 100, 2, 4)
+    expected, _ = module(x)
+    module.cuda()
+    actual, _ = module(x.cuda())
+    assert module.last_backend == "fused"
+    assert_close(actual.cpu(), expected, torch.float32, rtol=1e-4, atol=1e-4)

@@ -10,9 +10,11 @@
 namespace fastlstm::cpu {
 namespace {
 
-// A cell's table at the chosen level; avx2 / avx512 are null where this build lacks the level.
+// A cell's table at the chosen level; avx2 / avx512 are null where this build lacks the level (type_identity: a
+// plain nullptr must not take part in deducing Table, as in a -march=native build, which has the baseline alone).
 template <typename Table>
-const Table& at_level(CpuCapability capability, const Table& baseline, const Table* avx2, const Table* avx512) {
+const Table& at_level(CpuCapability capability, const Table& baseline, const std::type_identity_t<Table>* avx2,
+                      const std::type_identity_t<Table>* avx512) {
   if (capability == CpuCapability::Avx512 && avx512 != nullptr) return *avx512;
   if (capability == CpuCapability::Avx2 && avx2 != nullptr) return *avx2;
   return baseline;

@@ -24,6 +24,8 @@ _DIRECT = {_FORWARD: _direct.forward, _CELL_FORWARD: _direct.cell_forward,
 # bfloat16 and float16 run on the float32 kernels (computing the gates and c in float32, csrc/low_precision.h).
 FUSED_DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
 CUDNN_DTYPES = (torch.float16, torch.float32, torch.float64)
+# cuDNN's RNN fails on longer sequences (pytorch/pytorch#133751); "auto" runs the fused kernels there.
+CUDNN_MAX_STEPS = 65535
 
 
 # Device types with fastlstm kernels: the CPU always, CUDA when this build compiled its kernels.
@@ -49,10 +51,14 @@ def _fused_unsupported(x, w_hr):
     return None
 
 
-def _cudnn_unsupported(x, tf_options=None, sequence_lengths=None):
-    """Why cuDNN cannot serve this request, or None when it can."""
+def _cudnn_unsupported(x, tf_options=None, sequence_lengths=None, steps=None):
+    """Why cuDNN cannot serve this request, or None when it can. steps: the sequence's length (x.shape[0] when x is
+    [T, B, I]; modules pass a PackedSequence's)."""
     if x.device.type != "cuda":
         return f"device {x.device.type} (cuDNN runs on CUDA tensors)"
+    steps = x.shape[0] if steps is None and x.dim() == 3 else steps
+    if steps is not None and steps > CUDNN_MAX_STEPS:
+        return f"sequences over {CUDNN_MAX_STEPS} steps (cuDNN fails there: pytorch/pytorch#133751)"
     if not (torch.backends.cudnn.is_available() and torch.backends.cudnn.enabled):
         return "this torch (cuDNN unavailable or torch.backends.cudnn.enabled is False)"
     if tf_options:
@@ -64,7 +70,7 @@ def _cudnn_unsupported(x, tf_options=None, sequence_lengths=None):
     return None
 
 
-def choose_backend(backend, x, w_hr=None, tf_options=None, sequence_lengths=None, single_step=False):
+def choose_backend(backend, x, w_hr=None, tf_options=None, sequence_lengths=None, single_step=False, steps=None):
     """The backend that runs `x` with these options: "cudnn", "fused" or "reference". tf_options names the TF
     options in use (peepholes, cell_clip, forget_bias), which only fastlstm's kernels and the reference have.
     cuDNN has no single-step call, so single steps choose between the other two."""
@@ -73,7 +79,7 @@ def choose_backend(backend, x, w_hr=None, tf_options=None, sequence_lengths=None
     if backend == "reference":
         return "reference"
     cudnn_missing = "single steps (cuDNN runs whole sequences)" if single_step else _cudnn_unsupported(
-        x, tf_options, sequence_lengths)
+        x, tf_options, sequence_lengths, steps)
     if backend == "cudnn":
         if cudnn_missing is not None:
             raise ValueError(f"backend='cudnn' cannot serve {cudnn_missing}; use backend='auto', 'fused' or "
@@ -280,7 +286,7 @@ GRU_FUSED_DEVICES = ("cpu", "cuda") if torch._C._dispatch_has_kernel_for_dispatc
 GRU_AUTO_DEVICES = ("cpu",)
 
 
-def choose_gru_backend(backend, x, sequence_lengths=None, single_step=False, linear_before_reset=True):
+def choose_gru_backend(backend, x, sequence_lengths=None, single_step=False, linear_before_reset=True, steps=None):
     """"cudnn", "fused" or "reference" for the GRU, as choose_backend for the LSTM."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -291,7 +297,7 @@ def choose_gru_backend(backend, x, sequence_lengths=None, single_step=False, lin
     elif not linear_before_reset:
         cudnn_missing = "TF's GRU (linear_before_reset=False: cuDNN applies the reset after the matmul)"
     else:
-        cudnn_missing = _cudnn_unsupported(x, None, sequence_lengths)
+        cudnn_missing = _cudnn_unsupported(x, None, sequence_lengths, steps)
     if backend == "cudnn":
         if cudnn_missing is not None:
             raise ValueError(f"backend='cudnn' cannot serve {cudnn_missing}; use backend='auto', 'fused' or "

@@ -114,7 +114,7 @@ class GRU(TorchGRUChecks, StackParameters, nn.Module):
         form = sequence_form(input, self.batch_first, "GRU", self.check_input)
         h0 = self._initial_state(form, hx)
         check_not_empty(form)
-        backend = functional.choose_gru_backend(self.backend, form.data)
+        backend = functional.choose_gru_backend(self.backend, form.data, steps=form.steps)
         # Under torch.onnx.export the stack goes through ATen's RNN binding (aten::gru), which both exporters
         # translate to ONNX's GRU op, as for torch.nn.GRU.
         aten = backend == "cudnn" or functional.exporting_onnx()

@@ -113,7 +113,8 @@ class LSTM(TorchRNNChecks, StackParameters, nn.Module):
         form = sequence_form(input, self.batch_first, "LSTM", self.check_input)
         h0, c0 = self._initial_state(form, hx)
         check_not_empty(form)
-        backend = functional.choose_backend(self.backend, form.data, getattr(self, "weight_hr_l0", None))
+        backend = functional.choose_backend(self.backend, form.data, getattr(self, "weight_hr_l0", None),
+                                             steps=form.steps)
         # Under torch.onnx.export the stack goes through ATen's RNN binding (aten::lstm), which both exporters
         # translate to ONNX's LSTM op, as they do for torch.nn.LSTM: no translation of fastlstm's ops needed.
         aten = backend == "cudnn" or functional.exporting_onnx()

@@ -146,6 +146,11 @@ class SequenceForm:
     batched_input: torch.Tensor = None  # a tensor input with its batch dimension, in the caller's layout
 
     @property
+    def steps(self):
+        """T: the padded length (a PackedSequence's is its number of batch sizes)."""
+        return len(self.packed.batch_sizes) if self.packed is not None else self.x.shape[0]
+
+    @property
     def data(self):
         """The input's values: the packed data of a PackedSequence, else x."""
         return self.packed.data if self.packed is not None else self.x
