@@ -1,5 +1,5 @@
 """Where fastlstm's drop-ins must behave as torch.nn's recurrent modules (issue 22): second derivatives through the
-fused ops."""
+fused ops, hidden_size 0 in the cells."""
 
 import subprocess
 import sys
@@ -211,3 +211,63 @@ def test_without_python_the_second_derivative_is_a_clear_error():
         else:
             raise AssertionError("expected an error")
     """)
+
+
+# --- hidden_size 0 ---------------------------------------------------------------------------------------------
+
+def test_cells_with_hidden_size_0_return_empty_states_as_torch_nn():
+    """torch.nn's cells accept hidden_size 0 ([N, 0] states, zero input gradients); fastlstm's kernels run no step
+    then (in a subprocess: a kernel reading past an empty state would crash)."""
+    run_isolated("""
+        import torch, fastlstm
+        for name in ("LSTMCell", "GRUCell"):
+            for state in (True, False):
+                torch.manual_seed(0)
+                theirs, ours = getattr(torch.nn, name)(10, 0), getattr(fastlstm, name)(10, 0)
+                ours.load_state_dict(theirs.state_dict())
+                x = torch.randn(3, 10, requires_grad=True)
+                hx = None
+                if state:
+                    hx = torch.randn(3, 0) if name == "GRUCell" else (torch.randn(3, 0), torch.randn(3, 0))
+                expected, got = theirs(x, hx), ours(x, hx)
+                torch.testing.assert_close(got, expected)
+                assert ours.last_backend == "fused", ours.last_backend
+                leaves = lambda out: [t.sum() for t in (out if isinstance(out, tuple) else (out,))]
+                inputs = [x, *theirs.parameters()]
+                expected_grads = torch.autograd.grad(sum(leaves(expected)), inputs, materialize_grads=True)
+                got_grads = torch.autograd.grad(sum(leaves(got)), [x, *ours.parameters()], materialize_grads=True)
+                torch.testing.assert_close(got_grads, expected_grads)
+    """)
+
+
+def test_the_fused_ops_at_hidden_size_0():
+    run_isolated("""
+        import torch
+        from fastlstm import functional
+        x = torch.randn(4, 3, 5, requires_grad=True)
+        empty = torch.zeros(3, 0)
+        w = lambda gates, width: torch.zeros(0, width)
+        lstm = functional.lstm(x, empty, empty, w(4, 5), w(4, 0), torch.zeros(0), torch.zeros(0), backend="fused")
+        gru = functional.gru(x, empty, w(3, 5), w(3, 0), backend="fused")
+        layer_norm = functional.layer_norm_lstm(x, empty, empty, w(4, 5), w(4, 0), None, torch.zeros(0), None,
+                                                torch.zeros(0), torch.zeros(0), backend="fused")
+        for output, *_ in (lstm, gru, layer_norm):
+            assert output.shape == (4, 3, 0), output.shape
+            (grad,) = torch.autograd.grad(output.sum(), x, materialize_grads=True)
+            assert torch.equal(grad, torch.zeros_like(x))
+        tf = functional.lstm(x, empty, empty, torch.zeros(5, 0), None, None, None, backend="fused", tf_layout=True)
+        assert tf[0].shape == (4, 3, 0)
+    """)
+
+
+@pytest.mark.parametrize("name", ["LSTM", "GRU"])
+def test_sequence_modules_refuse_hidden_size_0_as_torch_nn(name):
+    with pytest.raises(ValueError) as theirs:
+        getattr(torch.nn, name)(10, 0)
+    with pytest.raises(ValueError, match=f"^{theirs.value}$"):
+        getattr(fastlstm, name)(10, 0)
+
+
+def test_layer_norm_lstm_refuses_hidden_size_0_as_torch_nn_lstm():
+    with pytest.raises(ValueError, match="^hidden_size must be greater than zero$"):
+        fastlstm.LayerNormLSTM(10, 0)
