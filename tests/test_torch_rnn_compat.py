@@ -1,5 +1,5 @@
 """Where fastlstm's drop-ins must behave as torch.nn's recurrent modules (issue 22): second derivatives through the
-fused ops, hidden_size 0 in the cells."""
+fused ops, hidden_size 0 in the cells, GRU's proj_size error."""
 
 import subprocess
 import sys
@@ -271,3 +271,14 @@ def test_sequence_modules_refuse_hidden_size_0_as_torch_nn(name):
 def test_layer_norm_lstm_refuses_hidden_size_0_as_torch_nn_lstm():
     with pytest.raises(ValueError, match="^hidden_size must be greater than zero$"):
         fastlstm.LayerNormLSTM(10, 0)
+
+
+# --- GRU's proj_size -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("proj_size", [2, 0])
+def test_gru_refuses_proj_size_as_torch_nn(proj_size):
+    """torch.nn.GRU raises ValueError for any proj_size argument, 0 included."""
+    with pytest.raises(ValueError) as theirs:
+        torch.nn.GRU(10, 4, proj_size=proj_size)
+    with pytest.raises(ValueError, match=f"^{theirs.value}$"):
+        fastlstm.GRU(10, 4, proj_size=proj_size)

@@ -54,13 +54,19 @@ class TorchGRUChecks(TorchRNNChecks):
         return h_n if form.is_batched else h_n.squeeze(1)
 
 
+# torch.nn.GRU refuses a proj_size argument whatever its value (even 0): this default tells "not given" apart.
+_NOT_GIVEN = object()
+
+
 class GRU(TorchGRUChecks, StackParameters, nn.Module):
     """torch.nn.GRU on fastlstm's kernels (the fused CPU kernels; cuDNN on CUDA tensors)."""
 
     WEIGHT_KINDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, device=None, dtype=None, *, backend="auto"):
+                 bidirectional=False, device=None, dtype=None, *, backend="auto", proj_size=_NOT_GIVEN):
+        if proj_size is not _NOT_GIVEN:  # torch.nn.GRU's check, first, with its message
+            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
         super().__init__()
         factory_kwargs = {"device": device, "dtype": dtype}
         check_stack_args(input_size, hidden_size, num_layers, bias, batch_first, dropout)
