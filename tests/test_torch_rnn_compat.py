@@ -1,5 +1,5 @@
 """Where fastlstm's drop-ins must behave as torch.nn's recurrent modules (issue 22): second derivatives through the
-fused ops, hidden_size 0 in the cells, GRU's proj_size error."""
+fused ops, hidden_size 0 in the cells, GRU's proj_size error, a parameter deleted and assigned again."""
 
 import subprocess
 import sys
@@ -282,3 +282,35 @@ def test_gru_refuses_proj_size_as_torch_nn(proj_size):
         torch.nn.GRU(10, 4, proj_size=proj_size)
     with pytest.raises(ValueError, match=f"^{theirs.value}$"):
         fastlstm.GRU(10, 4, proj_size=proj_size)
+
+
+# --- a parameter deleted and assigned again (torch's test_partial_flat_weights) ------------------------------------
+
+STACKS = {"LSTM": (torch.nn.LSTM, fastlstm.LSTM), "GRU": (torch.nn.GRU, fastlstm.GRU),
+          "LayerNormLSTM": (torch.nn.LSTM, fastlstm.LayerNormLSTM)}
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_a_deleted_parameter_assigned_again(name):
+    """As torch.nn.RNNBase: with weight_hh_l0 deleted the module still moves (.double(), which flattens the LSTM's
+    parameters again; torch's test moves it to CUDA) and lists None in its place in _flat_weights; assigned again, it
+    runs as before."""
+    make_torch, make_ours = STACKS[name]
+    theirs, ours = make_torch(10, 6, 2), make_ours(10, 6, 2)
+    x = torch.randn(3, 2, 10)
+    expected = ours(x)[0]
+    for module in (theirs, ours):
+        weight = module.weight_hh_l0
+        del module.weight_hh_l0
+        assert not hasattr(module, "weight_hh_l0")
+        module.double()
+        assert module._flat_weights[1] is None
+        module.weight_hh_l0 = torch.nn.Parameter(weight.double())
+    assert_close(ours(x.double())[0], expected.double(), dtype=torch.float32)
+
+
+def test_calling_with_a_deleted_parameter_says_which():
+    module = fastlstm.GRU(4, 5)
+    del module.weight_hh_l0
+    with pytest.raises(AttributeError, match="expected parameter 'weight_hh_l0', got none"):
+        module(torch.randn(3, 2, 4))

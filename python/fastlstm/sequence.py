@@ -79,7 +79,9 @@ class StackParameters:
 
     @property
     def _flat_weights(self):
-        return [getattr(self, name) for name in self._flat_weights_names]
+        # None for a parameter deleted (del module.weight_hh_l0) and not yet assigned again, as torch.nn.RNNBase's
+        # _init_flat_weights: .to() / .double() and flatten_parameters() still work meanwhile.
+        return [getattr(self, name, None) for name in self._flat_weights_names]
 
     @property
     def all_weights(self):
@@ -88,7 +90,15 @@ class StackParameters:
     def _layer_weights(self, layer, direction):
         """The parameters of one layer and direction, one per WEIGHT_KINDS; None where the module has none."""
         suffix = "_reverse" if direction == 1 else ""
-        return [getattr(self, f"{kind}_l{layer}{suffix}", None) for kind in self.WEIGHT_KINDS]
+        weights = []
+        for kind in self.WEIGHT_KINDS:
+            name = f"{kind}_l{layer}{suffix}"
+            weight = getattr(self, name, None)
+            if weight is None and name in self._flat_weights_names:
+                raise AttributeError(f"{type(self).__name__}: expected parameter {name!r}, got none (it was deleted); "
+                                     f"assign it again (module.{name} = ...) before calling the module")
+            weights.append(weight)
+        return weights
 
 
 def record_backend(module, backend):
