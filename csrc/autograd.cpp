@@ -2,9 +2,12 @@
 // Python (torch.library.register_autograd) cost ~50 us a step (measured: a 50-step LSTMCell loop at batch 1, H=128,
 // forward 3.6 -> 1.4 ms, forward + backward 6.9 -> 4.4 ms), several times the math of a single step.
 //
-// forward / cell_forward: the forward ops run below autograd; their backward calls the backward op.
-// backward / cell_backward: they run, but differentiating through them (create_graph=True, then another backward)
-// is refused with a clear error: their own derivatives are not written.
+// forward, cell_forward, layer_norm_lstm, gru: the forward ops run below autograd; their backward calls the fused
+// backward op, or, under create_graph=True (grad mode on in backward), the op's differentiable backward
+// (registration.cpp; its kernel recomputes the forward with the composed reference math in Python), whose gradient
+// can be differentiated again: the second derivative costs a recompute, first-order training nothing.
+// backward, cell_backward, ...: called directly they run, but differentiating through them is refused with a
+// clear error: their own derivatives are not written.
 #include <torch/autograd.h>
 #include <torch/library.h>
 
@@ -37,8 +40,35 @@ variable_list weight_grads(AutogradContext* ctx, const BackwardResult& grads) {
           has("w_peephole") ? std::get<6>(grads) : at::Tensor()};
 }
 
+// create_graph=True: the gradients as a graph that can be differentiated again, from the differentiable backward
+// op `name`. Its kernel is Python's; a C++ program that loaded the ops library alone has none.
+template <typename Signature, typename... Args>
+Gradients differentiable_backward(const char* name, const Args&... args) {
+  const c10::OperatorHandle handle = c10::Dispatcher::singleton().findSchemaOrThrow(name, "");
+  TORCH_CHECK(handle.hasKernelForDispatchKey(c10::DispatchKey::CompositeImplicitAutograd), "fastlstm: ", name,
+              " has no kernel: the fused ops' second derivatives (create_graph=True) recompute the forward with "
+              "fastlstm's Python reference, registered by `import fastlstm`; without Python they have first "
+              "derivatives only");
+  return handle.typed<Signature>().call(args...);
+}
+
+// A Function's gradients, one per argument of its forward (num_arguments), from `gradients`: one per defined
+// tensor of `inputs` (each with its argument position), in order; every other argument gets none.
+variable_list at_positions(size_t num_arguments, std::initializer_list<std::pair<size_t, at::Tensor>> inputs,
+                           const Gradients& gradients) {
+  variable_list result(num_arguments);
+  size_t next = 0;
+  for (const auto& [position, input] : inputs) {
+    if (input.defined()) result[position] = gradients.at(next++);
+  }
+  TORCH_INTERNAL_ASSERT(next == gradients.size(), "fastlstm: expected ", next, " gradients, got ",
+                        gradients.size());
+  return result;
+}
+
 void remember_inputs(AutogradContext* ctx, const OptTensor& w_hh, const OptTensor& b_ih, const OptTensor& b_hh,
-                     const OptTensor& w_peephole, const OptTensor& w_hr, double cell_clip, bool tf_layout) {
+                     const OptTensor& w_peephole, const OptTensor& w_hr, double forget_bias, double cell_clip,
+                     bool tf_layout) {
   // Outputs nobody differentiated arrive undefined instead of zero-filled (the workspace alone would be a
   // [T, B, 5H] fill per backward); the backward ops take missing gradients as zero.
   ctx->set_materialize_grads(false);
@@ -47,6 +77,7 @@ void remember_inputs(AutogradContext* ctx, const OptTensor& w_hh, const OptTenso
   ctx->saved_data["b_hh"] = b_hh.has_value();
   ctx->saved_data["w_peephole"] = w_peephole.has_value();
   ctx->saved_data["w_hr"] = w_hr.has_value();
+  ctx->saved_data["forget_bias"] = forget_bias;
   ctx->saved_data["cell_clip"] = cell_clip;
   ctx->saved_data["tf_layout"] = tf_layout;
 }
@@ -62,15 +93,27 @@ struct SequenceFunction : torch::autograd::Function<SequenceFunction> {
     auto result = as_list(op.call(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_peephole, sequence_lengths, forget_bias,
                                   cell_clip, training, tf_layout, w_hr));
     ctx->mark_non_differentiable({result[3]});
-    remember_inputs(ctx, w_hh, b_ih, b_hh, w_peephole, w_hr, cell_clip, tf_layout);
+    remember_inputs(ctx, w_hh, b_ih, b_hh, w_peephole, w_hr, forget_bias, cell_clip, tf_layout);
+    // (the biases only for a second derivative's recompute)
     ctx->save_for_backward({x, h0, c0, w_ih, or_undefined(w_hh), or_undefined(w_peephole),
-                            or_undefined(sequence_lengths), result[0], result[3], or_undefined(w_hr)});
+                            or_undefined(sequence_lengths), result[0], result[3], or_undefined(w_hr),
+                            or_undefined(b_ih), or_undefined(b_hh)});
     return result;
   }
 
   static variable_list backward(AutogradContext* ctx, const variable_list& grads) {
-    static const auto op = op_handle<BackwardSignature>("fastlstm::backward");
     const variable_list s = ctx->get_saved_variables();
+    if (at::GradMode::is_enabled()) {
+      const Gradients g = differentiable_backward<ForwardDifferentiableBackwardSignature>(
+          "fastlstm::forward_differentiable_backward", optional(grads[0]), optional(grads[1]), optional(grads[2]),
+          s[0], s[1], s[2], s[3], optional(s[4]), optional(s[10]), optional(s[11]), optional(s[5]), optional(s[6]),
+          ctx->saved_data["forget_bias"].toDouble(), ctx->saved_data["cell_clip"].toDouble(),
+          ctx->saved_data["tf_layout"].toBool(), optional(s[9]));
+      return at_positions(
+          14, {{0, s[0]}, {1, s[1]}, {2, s[2]}, {3, s[3]}, {4, s[4]}, {5, s[10]}, {6, s[11]}, {7, s[5]}, {13, s[9]}},
+          g);
+    }
+    static const auto op = op_handle<BackwardSignature>("fastlstm::backward");
     const BackwardResult g =
         op.call(optional(grads[0]), optional(grads[1]), optional(grads[2]), s[0], s[1], s[2], s[3], optional(s[4]),
                 optional(s[5]), optional(s[6]), s[7], s[8], ctx->saved_data["cell_clip"].toDouble(),
@@ -93,15 +136,25 @@ struct CellFunction : torch::autograd::Function<CellFunction> {
     auto result = as_list(
         op.call(x, h, c, w_ih, w_hh, b_ih, b_hh, w_peephole, forget_bias, cell_clip, training, tf_layout, w_hr));
     ctx->mark_non_differentiable({result[2]});
-    remember_inputs(ctx, w_hh, b_ih, b_hh, w_peephole, w_hr, cell_clip, tf_layout);
-    ctx->save_for_backward(
-        {x, h, c, w_ih, or_undefined(w_hh), or_undefined(w_peephole), result[2], or_undefined(w_hr)});
+    remember_inputs(ctx, w_hh, b_ih, b_hh, w_peephole, w_hr, forget_bias, cell_clip, tf_layout);
+    ctx->save_for_backward({x, h, c, w_ih, or_undefined(w_hh), or_undefined(w_peephole), result[2],
+                            or_undefined(w_hr), or_undefined(b_ih), or_undefined(b_hh)});
     return result;
   }
 
   static variable_list backward(AutogradContext* ctx, const variable_list& grads) {
-    static const auto op = op_handle<CellBackwardSignature>("fastlstm::cell_backward");
     const variable_list s = ctx->get_saved_variables();
+    if (at::GradMode::is_enabled()) {
+      const Gradients g = differentiable_backward<CellDifferentiableBackwardSignature>(
+          "fastlstm::cell_forward_differentiable_backward", optional(grads[0]), optional(grads[1]), s[0], s[1], s[2],
+          s[3], optional(s[4]), optional(s[8]), optional(s[9]), optional(s[5]),
+          ctx->saved_data["forget_bias"].toDouble(), ctx->saved_data["cell_clip"].toDouble(),
+          ctx->saved_data["tf_layout"].toBool(), optional(s[7]));
+      return at_positions(
+          13, {{0, s[0]}, {1, s[1]}, {2, s[2]}, {3, s[3]}, {4, s[4]}, {5, s[8]}, {6, s[9]}, {7, s[5]}, {12, s[7]}},
+          g);
+    }
+    static const auto op = op_handle<CellBackwardSignature>("fastlstm::cell_backward");
     const BackwardResult g = op.call(optional(grads[0]), optional(grads[1]), s[0], s[1], s[2], s[3], optional(s[4]),
                                      optional(s[5]), s[6], ctx->saved_data["cell_clip"].toDouble(),
                                      ctx->saved_data["tf_layout"].toBool(), optional(s[7]));
@@ -124,8 +177,9 @@ struct NoSecondDerivative : torch::autograd::Function<NoSecondDerivative<Signatu
 
   static variable_list backward(AutogradContext*, const variable_list&) {
     TORCH_CHECK(false,
-                "fastlstm: the fused ops have no second derivative (create_graph=True, then differentiating the "
-                "gradient); use backend='reference' for higher-order gradients");
+                "fastlstm: the fused backward ops have no derivative of their own (called directly, then "
+                "differentiated); differentiate the forward op with create_graph=True instead: its gradient is "
+                "differentiable");
   }
 };
 
@@ -147,16 +201,29 @@ struct LayerNormSequenceFunction : torch::autograd::Function<LayerNormSequenceFu
     ctx->set_materialize_grads(false);
     ctx->saved_data["bias"] = bias.has_value();
     ctx->saved_data["groups"] = groups;
+    ctx->saved_data["eps"] = eps;
+    ctx->saved_data["forget_bias"] = forget_bias;
     ctx->saved_data["carry_normalized_cell"] = carry_normalized_cell;
     ctx->save_for_backward({x, h0, c0, w_ih, w_hh, ln_ih_weight, or_undefined(ln_hh_weight), ln_cell_weight,
                             ln_cell_bias, or_undefined(sequence_lengths), or_undefined(g_mask), result[0],
-                            result[3]});
+                            result[3], or_undefined(bias)});
     return result;
   }
 
   static variable_list backward(AutogradContext* ctx, const variable_list& grads) {
-    static const auto op = op_handle<LayerNormBackwardSignature>("fastlstm::layer_norm_lstm_backward");
     const variable_list s = ctx->get_saved_variables();
+    if (at::GradMode::is_enabled()) {
+      const Gradients g = differentiable_backward<LayerNormDifferentiableBackwardSignature>(
+          "fastlstm::layer_norm_lstm_differentiable_backward", optional(grads[0]), optional(grads[1]),
+          optional(grads[2]), s[0], s[1], s[2], s[3], s[4], optional(s[13]), s[5], optional(s[6]), s[7], s[8],
+          optional(s[9]), optional(s[10]), ctx->saved_data["groups"].toInt(), ctx->saved_data["eps"].toDouble(),
+          ctx->saved_data["forget_bias"].toDouble(), ctx->saved_data["carry_normalized_cell"].toBool());
+      return at_positions(17,
+                          {{0, s[0]}, {1, s[1]}, {2, s[2]}, {3, s[3]}, {4, s[4]}, {5, s[13]}, {6, s[5]}, {7, s[6]},
+                           {8, s[7]}, {9, s[8]}},
+                          g);
+    }
+    static const auto op = op_handle<LayerNormBackwardSignature>("fastlstm::layer_norm_lstm_backward");
     const LayerNormBackwardResult g =
         op.call(optional(grads[0]), optional(grads[1]), optional(grads[2]), s[0], s[1], s[2], s[3], s[4], s[5],
                 optional(s[6]), s[7], s[8], optional(s[9]), optional(s[10]), s[11], s[12],
@@ -183,13 +250,20 @@ struct GruSequenceFunction : torch::autograd::Function<GruSequenceFunction> {
     ctx->saved_data["b_ih"] = b_ih.has_value();
     ctx->saved_data["b_hh"] = b_hh.has_value();
     ctx->saved_data["linear_before_reset"] = linear_before_reset;
-    ctx->save_for_backward({x, h0, w_ih, w_hh, or_undefined(sequence_lengths), result[0], result[2]});
+    ctx->save_for_backward({x, h0, w_ih, w_hh, or_undefined(sequence_lengths), result[0], result[2],
+                            or_undefined(b_ih), or_undefined(b_hh)});
     return result;
   }
 
   static variable_list backward(AutogradContext* ctx, const variable_list& grads) {
-    static const auto op = op_handle<GruBackwardSignature>("fastlstm::gru_backward");
     const variable_list s = ctx->get_saved_variables();
+    if (at::GradMode::is_enabled()) {
+      const Gradients g = differentiable_backward<GruDifferentiableBackwardSignature>(
+          "fastlstm::gru_differentiable_backward", optional(grads[0]), optional(grads[1]), s[0], s[1], s[2], s[3],
+          optional(s[7]), optional(s[8]), optional(s[4]), ctx->saved_data["linear_before_reset"].toBool());
+      return at_positions(9, {{0, s[0]}, {1, s[1]}, {2, s[2]}, {3, s[3]}, {4, s[7]}, {5, s[8]}}, g);
+    }
+    static const auto op = op_handle<GruBackwardSignature>("fastlstm::gru_backward");
     variable_list result =
         as_list(op.call(optional(grads[0]), optional(grads[1]), s[0], s[1], s[2], s[3], optional(s[4]), s[5], s[6],
                         ctx->saved_data["linear_before_reset"].toBool()));

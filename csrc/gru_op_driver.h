@@ -29,7 +29,9 @@ GruForwardResult gru_op(const at::Tensor& x, const at::Tensor& h0, const at::Ten
   const at::Tensor output = at::empty({T, B, H}, x.options()), h_n = at::empty({B, H}, x.options());
   const at::Tensor workspace = training ? Kernels::workspace_empty({T, B, kGruWorkspaceWidth * H}, x.options())
                                         : at::empty({0}, x.options());
-  if (T == 0 || B == 0) {  // no row runs a step: the state passes through
+  // No row runs a step, or the state is empty (hidden_size 0, as torch.nn's cells allow): the state
+  // passes through.
+  if (T == 0 || B == 0 || H == 0) {
     h_n.copy_(h0s);
   } else {
     // Zeros for a missing bias: a per-element test of the pointer in the gate loop would keep it from vectorising.
@@ -75,9 +77,11 @@ GruBackwardResult gru_backward_op(const OptTensor& grad_output, const OptTensor&
   const auto options = x.options();
   const at::Tensor grad_w_ih = at::empty({G, I}, options), grad_w_hh = at::empty({G, H}, options),
                    grad_b_ih = at::empty({G}, options), grad_b_hh = at::empty({G}, options);
-  if (T == 0 || B == 0) {  // no row ran a step: the state gradient passes through, the weights had no effect
+  // No row ran a step, or the state is empty: the state gradient passes through, x and the weights had no
+  // effect.
+  if (T == 0 || B == 0 || H == 0) {
     for (const at::Tensor& grad : {grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh}) grad.zero_();
-    return {at::empty({T, B, I}, options), grad_h_n ? grad_h_n->clone() : at::zeros({B, H}, options), grad_w_ih,
+    return {at::zeros({T, B, I}, options), grad_h_n ? grad_h_n->clone() : at::zeros({B, H}, options), grad_w_ih,
             grad_w_hh, grad_b_ih, grad_b_hh};
   }
   const RowOrder order(op, sequence_lengths, s, x);

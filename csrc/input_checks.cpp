@@ -53,7 +53,7 @@ LstmSizes check_lstm_inputs(const char* op, bool single_step, const at::Tensor& 
   if (tf_layout) {
     TORCH_CHECK(!w_hh, op, ": expected w_hh None with tf_layout (w_ih is then TF's whole kernel [input_size + ",
                 recurrent, ", 4 * hidden_size]), got a tensor of shape ", shape_string(w_hh->sizes()));
-    TORCH_CHECK(w_ih.dim() == 2 && w_ih.size(1) % 4 == 0 && w_ih.size(1) > 0 && w_ih.size(0) > s.input_size, op,
+    TORCH_CHECK(w_ih.dim() == 2 && w_ih.size(1) % 4 == 0 && w_ih.size(0) >= s.input_size, op,
                 ": expected w_ih of shape [input_size + ", recurrent,
                 ", 4 * hidden_size] (tf_layout: TF's kernel), got ", shape_string(w_ih.sizes()));
     s.hidden_size = w_ih.size(1) / 4;
@@ -65,7 +65,7 @@ LstmSizes check_lstm_inputs(const char* op, bool single_step, const at::Tensor& 
   } else {
     TORCH_CHECK(w_hh, op, ": expected w_hh of shape [4 * hidden_size, ", recurrent, "], got None (only tf_layout ",
                 "takes the weights as one kernel)");
-    TORCH_CHECK(w_hh->dim() == 2 && w_hh->size(0) % 4 == 0 && w_hh->size(0) > 0 &&
+    TORCH_CHECK(w_hh->dim() == 2 && w_hh->size(0) % 4 == 0 &&
                     (w_hr || w_hh->size(0) == 4 * w_hh->size(1)),
                 op, ": expected w_hh of shape [4 * hidden_size, ", recurrent, "], got ", shape_string(w_hh->sizes()));
     s.hidden_size = w_hh->size(0) / 4;
@@ -116,7 +116,7 @@ LstmSizes check_layer_norm_lstm_inputs(const char* op, const at::Tensor& x, cons
   TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble || x.scalar_type() == at::kBFloat16 ||
                   x.scalar_type() == at::kHalf, op,
               ": expected float32, float64, bfloat16 or float16 tensors, got x of dtype ", x.scalar_type());
-  TORCH_CHECK(w_hh.dim() == 2 && w_hh.size(0) > 0 && w_hh.size(0) == 4 * w_hh.size(1), op,
+  TORCH_CHECK(w_hh.dim() == 2 && w_hh.size(0) == 4 * w_hh.size(1), op,
               ": expected w_hh of shape [4 * hidden_size, hidden_size], got ", shape_string(w_hh.sizes()));
   TORCH_CHECK(groups == 1 || groups == 4, op, ": expected groups 1 (one norm over the 4 gates) or 4 (one per gate), ",
               "got ", groups);
@@ -156,7 +156,7 @@ LstmSizes check_gru_inputs(const char* op, const at::Tensor& x, const at::Tensor
   TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble || x.scalar_type() == at::kBFloat16 ||
                   x.scalar_type() == at::kHalf, op,
               ": expected float32, float64, bfloat16 or float16 tensors, got x of dtype ", x.scalar_type());
-  TORCH_CHECK(w_hh.dim() == 2 && w_hh.size(0) > 0 && w_hh.size(0) == 3 * w_hh.size(1), op,
+  TORCH_CHECK(w_hh.dim() == 2 && w_hh.size(0) == 3 * w_hh.size(1), op,
               ": expected w_hh of shape [3 * hidden_size, hidden_size], got ", shape_string(w_hh.sizes()));
   LstmSizes s{x.size(0), x.size(1), x.size(2), w_hh.size(1), w_hh.size(1), 0};
   const int64_t G = 3 * s.hidden_size;

@@ -80,7 +80,9 @@ ForwardResult layer_norm_lstm_op(const at::Tensor& x, const at::Tensor& h0, cons
   const int64_t width = layer_norm_workspace_width(H, ln_hh_weight.has_value());
   const at::Tensor workspace =
       training ? Kernels::workspace_empty({T, B, width}, x.options()) : at::empty({0}, x.options());
-  if (T == 0 || B == 0) {  // no row runs a step: the state passes through
+  // No row runs a step, or the state is empty (hidden_size 0, as torch.nn's cells allow): the state
+  // passes through.
+  if (T == 0 || B == 0 || H == 0) {
     h_n.copy_(h0s);
     c_n.copy_(c0s);
   } else {
@@ -133,13 +135,15 @@ LayerNormBackwardResult layer_norm_lstm_backward_op(
                    grad_w_hh = at::empty({G, H}, options), grad_bias = at::empty({G}, options),
                    grad_ln_ih = at::empty({G}, options), grad_ln_hh = at::empty({separate ? G : 0}, options),
                    grad_ln_cw = at::empty({H}, options), grad_ln_cb = at::empty({H}, options);
-  if (T == 0 || B == 0) {  // no row ran a step: the state gradients pass through, the weights had no effect
+  // No row ran a step, or the state is empty: the state gradients pass through, x and the weights had no
+  // effect.
+  if (T == 0 || B == 0 || H == 0) {
     const at::Tensor grad_h0 = grad_h_n ? grad_h_n->clone() : at::zeros({B, H}, options);
     const at::Tensor grad_c0 = grad_c_n ? grad_c_n->clone() : at::zeros({B, H}, options);
     for (const at::Tensor& grad : {grad_w_ih, grad_w_hh, grad_bias, grad_ln_ih, grad_ln_hh, grad_ln_cw, grad_ln_cb}) {
       grad.zero_();
     }
-    return {at::empty({T, B, I}, options), grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_bias, grad_ln_ih, grad_ln_hh,
+    return {at::zeros({T, B, I}, options), grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_bias, grad_ln_ih, grad_ln_hh,
             grad_ln_cw, grad_ln_cb};
   }
   const at::Tensor grad_input_pre = Kernels::workspace_empty({T, B, G}, options);

@@ -81,7 +81,9 @@ ForwardResult run_forward(const LstmSizes& s, const RowOrder& order, const at::T
   const at::Tensor h_n = at::empty({B, R}, x.options());
   const at::Tensor c_n = at::empty({B, H}, x.options());
   const at::Tensor workspace = Kernels::workspace_empty({training ? T : 0, B, kWorkspaceWidth * H}, x.options());
-  if (T == 0 || B == 0) {  // no row runs a step: the state passes through
+  // No row runs a step, or the state is empty (hidden_size 0, as torch.nn's cells allow): the state
+  // passes through.
+  if (T == 0 || B == 0 || H == 0) {
     h_n.copy_(h0);
     c_n.copy_(c0);
     return {output, h_n, c_n, training ? workspace : at::empty({0}, x.options())};
@@ -119,7 +121,10 @@ BackwardResult run_backward(const LstmSizes& s, const RowOrder& order, const Opt
   const at::Tensor grad_w_hr = w.w_hr ? at::empty(w.w_hr->sizes(), options) : at::empty({0}, options);
   const at::Tensor grad_bias = at::empty({4 * H}, options);
   const at::Tensor grad_w_peephole = at::empty({w_peephole ? 3 : 0, w_peephole ? H : 0}, options);
-  if (T == 0 || B == 0) {  // no row ran a step: the state gradients pass through, the weights had no effect
+  // No row ran a step, or the state is empty: the state gradients pass through, x and the weights had no
+  // effect.
+  if (T == 0 || B == 0 || H == 0) {
+    grad_x.zero_();
     grad_h0.copy_(grad_h_n ? *grad_h_n : at::zeros_like(grad_h0));
     grad_c0.copy_(grad_c_n ? *grad_c_n : at::zeros_like(grad_c0));
     for (const at::Tensor& grad : {tf_layout ? grad_kernel : grad_w_ih, grad_w_hh, grad_w_hr, grad_bias,

@@ -8,6 +8,7 @@
 
 #include <optional>
 #include <tuple>
+#include <vector>
 
 namespace fastlstm {
 
@@ -55,6 +56,25 @@ using GruForwardSignature = GruForwardResult(const at::Tensor&, const at::Tensor
 using GruBackwardSignature = GruBackwardResult(const OptTensor&, const OptTensor&, const at::Tensor&,
                                                const at::Tensor&, const at::Tensor&, const at::Tensor&,
                                                const OptTensor&, const at::Tensor&, const at::Tensor&, bool);
+
+// The differentiable backwards (registration.cpp): one gradient per given differentiable input.
+using Gradients = std::vector<at::Tensor>;
+using ForwardDifferentiableBackwardSignature = Gradients(const OptTensor&, const OptTensor&, const OptTensor&,
+                                                         const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                                         const at::Tensor&, const OptTensor&, const OptTensor&,
+                                                         const OptTensor&, const OptTensor&, const OptTensor&, double,
+                                                         double, bool, const OptTensor&);
+using CellDifferentiableBackwardSignature = Gradients(const OptTensor&, const OptTensor&, const at::Tensor&,
+                                                      const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                                      const OptTensor&, const OptTensor&, const OptTensor&,
+                                                      const OptTensor&, double, double, bool, const OptTensor&);
+using LayerNormDifferentiableBackwardSignature = Gradients(
+    const OptTensor&, const OptTensor&, const OptTensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+    const at::Tensor&, const at::Tensor&, const OptTensor&, const at::Tensor&, const OptTensor&, const at::Tensor&,
+    const at::Tensor&, const OptTensor&, const OptTensor&, int64_t, double, double, bool);
+using GruDifferentiableBackwardSignature = Gradients(const OptTensor&, const OptTensor&, const at::Tensor&,
+                                                     const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                                     const OptTensor&, const OptTensor&, const OptTensor&, bool);
 
 // The dispatcher's handle of op `name` ("fastlstm::forward", ...), typed; throws if it is not registered.
 template <typename Signature>

@@ -1,5 +1,5 @@
-// Every fastlstm op schema, once. Kernels are registered per device in cpu/ and cuda/; autograd and fake (meta)
-// kernels in python/fastlstm/_ops.py.
+// Every fastlstm op schema, once. Kernels are registered per device in cpu/ and cuda/, autograd in autograd.cpp,
+// fake (meta) kernels in python/fastlstm/_ops.py, the differentiable backwards in python/fastlstm/double_backward.py.
 #include <torch/library.h>
 
 TORCH_LIBRARY(fastlstm, m) {
@@ -76,4 +76,28 @@ TORCH_LIBRARY(fastlstm, m) {
       "gru_backward(Tensor? grad_output, Tensor? grad_h_n, Tensor x, Tensor h0, Tensor w_ih, Tensor w_hh, "
       "Tensor? sequence_lengths, Tensor output, Tensor workspace, bool linear_before_reset=True) "
       "-> (Tensor grad_x, Tensor grad_h0, Tensor grad_w_ih, Tensor grad_w_hh, Tensor grad_b_ih, Tensor grad_b_hh)");
+  // The backward of forward, cell_forward, layer_norm_lstm and gru as a differentiable graph: what their autograd
+  // (csrc/autograd.cpp) calls under create_graph=True, so that the gradient can be differentiated again. Each takes
+  // the output gradients (None: zero) and its forward's inputs, and returns the gradients of the forward's
+  // differentiable tensor inputs that were given (not None), in the forward's order: x, h0, c0, w_ih, w_hh, b_ih,
+  // b_hh, w_peephole, w_hr for the LSTM ops (no sequence_lengths); x, h0, c0, w_ih, w_hh, bias, ln_ih_weight,
+  // ln_hh_weight, ln_cell_weight, ln_cell_bias for layer_norm_lstm (no sequence_lengths, g_mask); x, h0, w_ih,
+  // w_hh, b_ih, b_hh for gru. Their kernel is Python's (python/fastlstm/double_backward.py: it recomputes the forward
+  // with the composed reference math), registered when fastlstm is imported.
+  m.def(
+      "forward_differentiable_backward(Tensor? grad_output, Tensor? grad_h_n, Tensor? grad_c_n, Tensor x, "
+      "Tensor h0, Tensor c0, Tensor w_ih, Tensor? w_hh, Tensor? b_ih, Tensor? b_hh, Tensor? w_peephole, "
+      "Tensor? sequence_lengths, float forget_bias, float cell_clip, bool tf_layout, Tensor? w_hr) -> Tensor[]");
+  m.def(
+      "cell_forward_differentiable_backward(Tensor? grad_h_new, Tensor? grad_c_new, Tensor x, Tensor h, Tensor c, "
+      "Tensor w_ih, Tensor? w_hh, Tensor? b_ih, Tensor? b_hh, Tensor? w_peephole, float forget_bias, "
+      "float cell_clip, bool tf_layout, Tensor? w_hr) -> Tensor[]");
+  m.def(
+      "layer_norm_lstm_differentiable_backward(Tensor? grad_output, Tensor? grad_h_n, Tensor? grad_c_n, Tensor x, "
+      "Tensor h0, Tensor c0, Tensor w_ih, Tensor w_hh, Tensor? bias, Tensor ln_ih_weight, Tensor? ln_hh_weight, "
+      "Tensor ln_cell_weight, Tensor ln_cell_bias, Tensor? sequence_lengths, Tensor? g_mask, int groups, float eps, "
+      "float forget_bias, bool carry_normalized_cell) -> Tensor[]");
+  m.def(
+      "gru_differentiable_backward(Tensor? grad_output, Tensor? grad_h_n, Tensor x, Tensor h0, Tensor w_ih, "
+      "Tensor w_hh, Tensor? b_ih, Tensor? b_hh, Tensor? sequence_lengths, bool linear_before_reset) -> Tensor[]");
 }

@@ -252,3 +252,91 @@ def test_dynamo_exporter_translates_fastlstm_ops_with_the_shipped_table():
                                 custom_translation_table=fastlstm.onnx_export.translation_table())
     assert "GRU" in {node.op_type for node in program.model_proto.graph.node}
     check_against_eager(gru, program.model_proto, (torch.randn(2, 3, 4), torch.tensor([1, 3])))
+
+
+def graph_input_dims(model_proto):
+    return [[d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in model_proto.graph.input]
+
+
+@pytest.mark.parametrize("make_rnn", [torch.nn.LSTM, fastlstm.LSTM, torch.nn.GRU, fastlstm.GRU],
+                         ids=["torch.nn.LSTM", "fastlstm.LSTM", "torch.nn.GRU", "fastlstm.GRU"])
+def test_dynamo_exporter_keeps_batch_and_length_dynamic_as_for_torch_nn(make_rnn):
+    """torch's dynamo exporter rewrites ATen's RNN ops into a loop over a dynamic length (torch 2.13); fastlstm's
+    modules export through them alike and run at another batch and length, also when exported again in the same
+    process (torch.nn's modules are not: the rewrite leaves a stale dispatch cache, see
+    functional.forget_cached_rnn_kernels, so the torch.nn cases empty it first)."""
+    pytest.importorskip("onnxscript")
+    module = make_rnn(8, 16, num_layers=2, bidirectional=True, batch_first=True).eval()
+    dims = {0: torch.export.Dim("batch"), 1: torch.export.Dim("seq")}
+    for export in range(1 if make_rnn.__module__.startswith("torch") else 2):
+        if make_rnn.__module__.startswith("torch"):
+            fastlstm.functional.forget_cached_rnn_kernels()
+        program = torch.onnx.export(module, (torch.randn(2, 5, 8),), dynamo=True, dynamic_shapes=(dims,))
+        assert graph_input_dims(program.model_proto) == [["batch", "seq", 8]], f"export {export + 1}"
+        x = torch.randn(3, 7, 8)
+        with torch.no_grad():
+            output, state = module(x)
+        got = run_onnx(program.model_proto, x)
+        assert_close(got[0], output)
+        assert_close(got[1:], list(state) if isinstance(state, tuple) else [state])
+
+
+DYNAMO_OP_CASES = {
+    # module, example inputs, their dynamic dimensions, inputs at another batch and length
+    "fused-cell-lengths-peepholes-forget-bias": (
+        lambda: BlockFused(forget_bias=1.0, use_peephole=True), (torch.randn(3, 2, 4), torch.tensor([3, 1])),
+        ({0: "seq", 1: "batch"}, {0: "batch"}), (torch.randn(6, 5, 4), torch.tensor([6, 0, 3, 1, 5]))),
+    "tf-layout-dynamic-rnn-batch-first": (
+        lambda: TFDriver(fastlstm.cells.LSTMCell(4, 5, use_peepholes=True, forget_bias=0.5)),
+        (torch.randn(2, 3, 4), torch.tensor([3, 2])), ({0: "batch", 1: "seq"}, {0: "batch"}),
+        (torch.randn(4, 7, 4), torch.tensor([7, 1, 4, 6]))),
+    "tf-gru": (
+        lambda: TFDriver(fastlstm.cells.GRUBlockCellV2(4, 5)), (torch.randn(2, 3, 4), torch.tensor([3, 2])),
+        ({0: "batch", 1: "seq"}, {0: "batch"}), (torch.randn(4, 7, 4), torch.tensor([7, 1, 4, 6]))),
+    "functional-lstm-torch-layout": (
+        FunctionalLSTM, (torch.randn(3, 2, 4), torch.randn(2, 5), torch.randn(2, 5)),
+        ({0: "seq", 1: "batch"}, {0: "batch"}, {0: "batch"}), (torch.randn(5, 3, 4), torch.randn(3, 5),
+                                                             torch.randn(3, 5))),
+}
+
+
+@pytest.mark.parametrize("case", DYNAMO_OP_CASES)
+def test_dynamo_exporter_keeps_batch_and_length_dynamic_for_fastlstm_ops(case):
+    pytest.importorskip("onnxscript")
+    make, inputs, dims, other_inputs = DYNAMO_OP_CASES[case]
+    module = make().eval()
+    with torch.no_grad():
+        for p in module.parameters():
+            p.uniform_(-0.5, 0.5)  # TF's peepholes start at zero; make them count
+    dynamic_shapes = tuple({axis: torch.export.Dim(name) for axis, name in d.items()} for d in dims)
+    program = torch.onnx.export(module, inputs, dynamo=True, dynamic_shapes=dynamic_shapes,
+                                custom_translation_table=fastlstm.onnx_export.translation_table())
+    assert all(isinstance(name, str) for d, dims_of in zip(graph_input_dims(program.model_proto), dims)
+               for axis, name in enumerate(d) if axis in dims_of)
+    check_against_eager(module, program.model_proto, other_inputs)
+
+
+class Tagger(torch.nn.Module):
+    """A model around the LSTM whose Reshape depends on the length (where a fixed length failed at run time)."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = torch.nn.Embedding(20, 8)
+        self.lstm = fastlstm.LSTM(8, 16, num_layers=2, bidirectional=True, batch_first=True)
+        self.out = torch.nn.Linear(32, 5)
+
+    def forward(self, tokens):
+        y, _ = self.lstm(self.embed(tokens))
+        return self.out(y.reshape(-1, 32)).reshape(tokens.shape[0], tokens.shape[1], 5)
+
+
+def test_dynamo_exporter_keeps_the_length_dynamic_inside_a_larger_model():
+    pytest.importorskip("onnxscript")
+    model = Tagger().eval()
+    dims = {0: torch.export.Dim("batch"), 1: torch.export.Dim("seq")}
+    program = torch.onnx.export(model, (torch.randint(0, 20, (2, 5)),), dynamo=True, dynamic_shapes=(dims,))
+    assert graph_input_dims(program.model_proto) == [["batch", "seq"]]
+    tokens = torch.randint(0, 20, (4, 9))
+    with torch.no_grad():
+        expected = model(tokens)
+    assert_close(run_onnx(program.model_proto, tokens)[0], expected)

@@ -18,6 +18,7 @@ _check_torch_version()
 
 from . import functional, reference
 from ._ops import ops
+from . import double_backward  # noqa: F401  (registers the fused ops' second derivatives)
 from ._C import build_info, cpu_capability, cpu_memory_stats, empty_cache
 from .nn import LSTM, LSTMCell
 from .gru import GRU, GRUCell

@@ -40,6 +40,19 @@ def exporting_onnx():
     return (torch.jit.is_tracing() or torch.compiler.is_compiling()) and torch.onnx.is_in_onnx_export()
 
 
+def forget_cached_rnn_kernels():
+    """Called before ATen's RNN binding runs under an ONNX export. The dynamo exporter's RNN rewrite
+    (torch.export._patches, torch 2.13) installs a while_loop kernel for aten::lstm / gru for the export's duration
+    but leaves the ops' dispatch caches as they are: from the second export in a process on, the cached unrolled
+    decomposition wins and the exported length is a constant (torch.nn.LSTM exported twice alike). Emptying the
+    caches makes every export take the rewrite; they refill on the next call."""
+    for packet in (torch.ops.aten.lstm, torch.ops.aten.gru):
+        for name in packet.overloads():
+            cache = getattr(getattr(packet, name), "_dispatch_cache", None)
+            if cache is not None:
+                cache.clear()
+
+
 def _fused_unsupported(x, w_hr):
     """Why the fused kernels cannot serve this request, or None when they can."""
     if w_hr is not None and x.device.type != "cpu":

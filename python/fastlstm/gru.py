@@ -54,13 +54,19 @@ class TorchGRUChecks(TorchRNNChecks):
         return h_n if form.is_batched else h_n.squeeze(1)
 
 
+# torch.nn.GRU refuses a proj_size argument whatever its value (even 0): this default tells "not given" apart.
+_NOT_GIVEN = object()
+
+
 class GRU(TorchGRUChecks, StackParameters, nn.Module):
     """torch.nn.GRU on fastlstm's kernels (the fused CPU kernels; cuDNN on CUDA tensors)."""
 
     WEIGHT_KINDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, device=None, dtype=None, *, backend="auto"):
+                 bidirectional=False, device=None, dtype=None, *, backend="auto", proj_size=_NOT_GIVEN):
+        if proj_size is not _NOT_GIVEN:  # torch.nn.GRU's check, first, with its message
+            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
         super().__init__()
         factory_kwargs = {"device": device, "dtype": dtype}
         check_stack_args(input_size, hidden_size, num_layers, bias, batch_first, dropout)
@@ -113,22 +119,24 @@ class GRU(TorchGRUChecks, StackParameters, nn.Module):
         H), zeros if None. Returns (output like the input form with D*H features, h_n)."""
         form = sequence_form(input, self.batch_first, "GRU", self.check_input)
         h0 = self._initial_state(form, hx)
-        check_not_empty(form)
         backend = functional.choose_gru_backend(self.backend, form.data, steps=form.steps)
         # Under torch.onnx.export the stack goes through ATen's RNN binding (aten::gru), which both exporters
         # translate to ONNX's GRU op, as for torch.nn.GRU.
         aten = backend == "cudnn" or functional.exporting_onnx()
         if aten:
+            if backend != "cudnn":
+                functional.forget_cached_rnn_kernels()
             args = (self._flat_weights, self.bias, self.num_layers, self.dropout, self.training, self.bidirectional)
             if form.packed is not None:
                 packed = form.packed
                 data, h_n = torch._VF.gru(packed.data, packed.batch_sizes, h0, *args)
                 output = PackedSequence(data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
             else:
-                output, h_n = torch._VF.gru(form.x, h0, *args, False)
-                output = form.output(output)
+                output, h_n = torch._VF.gru(form.batched_input, h0, *args, self.batch_first)
+                output = form.batched_output(output)
         else:
-            form.unpack_packed()
+            form.make_time_major()
+            check_not_empty(form)  # (only here: see LSTM.forward)
 
             def run_direction(layer, direction, x, states, lengths):
                 out, h = functional.gru_on(backend, x, states[0], *self._layer_weights(layer, direction),

@@ -76,8 +76,8 @@ class LayerNormLSTM(TorchRNNChecks, StackParameters, nn.Module):
     def forward(self, input, hx=None):
         form = sequence_form(input, self.batch_first, "LayerNormLSTM", self.check_input)
         h0, c0 = self._initial_state(form, hx)
+        form.make_time_major()
         check_not_empty(form)
-        form.unpack_packed()
         chosen = functional.choose_layer_norm_backend(self.backend, form.x)
 
         def run_direction(layer, direction, x, states, lengths):

@@ -112,25 +112,29 @@ class LSTM(TorchRNNChecks, StackParameters, nn.Module):
         Returns output like the input form with D*H_out features, and (h_n, c_n)."""
         form = sequence_form(input, self.batch_first, "LSTM", self.check_input)
         h0, c0 = self._initial_state(form, hx)
-        check_not_empty(form)
         backend = functional.choose_backend(self.backend, form.data, getattr(self, "weight_hr_l0", None),
                                              steps=form.steps)
         # Under torch.onnx.export the stack goes through ATen's RNN binding (aten::lstm), which both exporters
         # translate to ONNX's LSTM op, as they do for torch.nn.LSTM: no translation of fastlstm's ops needed.
         aten = backend == "cudnn" or functional.exporting_onnx()
         if not aten:
-            form.unpack_packed()
+            # Only here: ATen's binding checks the length itself, and under the dynamo exporter a check in Python
+            # would fix the length of the exported graph (its guard on the length outlives the export's RNN rewrite).
+            form.make_time_major()
+            check_not_empty(form)
 
         if aten:
             # The whole stack in one call of ATen's RNN binding, as torch.nn.LSTM does (cuDNN on CUDA).
+            if backend != "cudnn":
+                functional.forget_cached_rnn_kernels()
             args = (self._flat_weights, self.bias, self.num_layers, self.dropout, self.training, self.bidirectional)
             if form.packed is not None:
                 data, h_n, c_n = torch._VF.lstm(form.packed.data, form.packed.batch_sizes, (h0, c0), *args)
                 packed = form.packed
                 output = PackedSequence(data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
             else:
-                output, h_n, c_n = torch._VF.lstm(form.x, (h0, c0), *args, False)
-                output = form.output(output)
+                output, h_n, c_n = torch._VF.lstm(form.batched_input, (h0, c0), *args, self.batch_first)
+                output = form.batched_output(output)
         else:
             def run_direction(layer, direction, x, states, lengths):
                 w_ih, w_hh, b_ih, b_hh, w_hr = self._layer_weights(layer, direction)

@@ -79,7 +79,9 @@ class StackParameters:
 
     @property
     def _flat_weights(self):
-        return [getattr(self, name) for name in self._flat_weights_names]
+        # None for a parameter deleted (del module.weight_hh_l0) and not yet assigned again, as torch.nn.RNNBase's
+        # _init_flat_weights: .to() / .double() and flatten_parameters() still work meanwhile.
+        return [getattr(self, name, None) for name in self._flat_weights_names]
 
     @property
     def all_weights(self):
@@ -88,7 +90,15 @@ class StackParameters:
     def _layer_weights(self, layer, direction):
         """The parameters of one layer and direction, one per WEIGHT_KINDS; None where the module has none."""
         suffix = "_reverse" if direction == 1 else ""
-        return [getattr(self, f"{kind}_l{layer}{suffix}", None) for kind in self.WEIGHT_KINDS]
+        weights = []
+        for kind in self.WEIGHT_KINDS:
+            name = f"{kind}_l{layer}{suffix}"
+            weight = getattr(self, name, None)
+            if weight is None and name in self._flat_weights_names:
+                raise AttributeError(f"{type(self).__name__}: expected parameter {name!r}, got none (it was deleted); "
+                                     f"assign it again (module.{name} = ...) before calling the module")
+            weights.append(weight)
+        return weights
 
 
 def record_backend(module, backend):
@@ -136,7 +146,7 @@ def reverse_within_lengths(x, lengths):
 @dataclass
 class SequenceForm:
     """How a module's input came (so that its output goes back the same way) and the padded batch made of it."""
-    x: torch.Tensor  # [T, B, I] time-major, rows longest first when packed (None until unpack_packed())
+    x: torch.Tensor  # [T, B, I] time-major, rows longest first when packed (None until make_time_major())
     lengths: torch.Tensor  # [B] for a PackedSequence, else None
     batch: int
     is_batched: bool
@@ -148,17 +158,24 @@ class SequenceForm:
     @property
     def steps(self):
         """T: the padded length (a PackedSequence's is its number of batch sizes)."""
-        return len(self.packed.batch_sizes) if self.packed is not None else self.x.shape[0]
+        if self.packed is not None:
+            return len(self.packed.batch_sizes)
+        return self.batched_input.shape[1 if self.batch_first else 0]
 
     @property
     def data(self):
-        """The input's values: the packed data of a PackedSequence, else x."""
-        return self.packed.data if self.packed is not None else self.x
+        """The input's values: the packed data of a PackedSequence, else the batched input."""
+        return self.packed.data if self.packed is not None else self.batched_input
 
-    def unpack_packed(self):
-        """Makes x of a PackedSequence (the cuDNN path skips this: it takes the packed data as it is)."""
-        if self.packed is not None and self.x is None:
+    def make_time_major(self):
+        """Makes x for the kernels. The ATen path (cuDNN, ONNX export) skips this and takes the input as it came:
+        under the dynamo ONNX exporter even an unused view of the input made the exported length a constant."""
+        if self.x is not None:
+            return
+        if self.packed is not None:
             self.x, self.lengths, self.positions = unpack(self.packed.data, self.packed.batch_sizes)
+        else:
+            self.x = self.batched_input.transpose(0, 1) if self.batch_first else self.batched_input
 
     def output(self, output):
         """The stack's time-major output [T, B, F] in the form the input came."""
@@ -170,9 +187,14 @@ class SequenceForm:
             return output.squeeze(1)
         return output.transpose(0, 1) if self.batch_first else output
 
+    def batched_output(self, output):
+        """The output of ATen's RNN binding run on batched_input (in the caller's layout, as torch.nn's modules run it:
+        only then does the dynamo ONNX exporter keep the length dynamic with batch_first) in the form the input came."""
+        return output if self.is_batched else output.squeeze(0 if self.batch_first else 1)
+
 
 def sequence_form(input, batch_first, module_name, check_packed):
-    """Reads a module's input: a PackedSequence (left packed: see SequenceForm.unpack_packed; check_packed(data,
+    """Reads a module's input: a PackedSequence (left packed: see SequenceForm.make_time_major; check_packed(data,
     batch_sizes) checks it), or (L, H_in) / (L, N, H_in) / (N, L, H_in) with batch_first. A tensor input is checked
     by the module (check_forward_args, as torch.nn.LSTM), then by check_not_empty."""
     if isinstance(input, PackedSequence):
@@ -182,8 +204,8 @@ def sequence_form(input, batch_first, module_name, check_packed):
         raise ValueError(f"{module_name}: Expected input to be 2D or 3D, got {input.dim()}D instead")
     is_batched = input.dim() == 3
     batched = input if is_batched else input.unsqueeze(0 if batch_first else 1)
-    x = batched.transpose(0, 1) if batch_first else batched
-    return SequenceForm(x, None, x.shape[1], is_batched, batch_first, batched_input=batched)
+    batch = batched.shape[0 if batch_first else 1]
+    return SequenceForm(None, None, batch, is_batched, batch_first, batched_input=batched)
 
 
 def check_not_empty(form):
