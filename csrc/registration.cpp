@@ -100,4 +100,16 @@ TORCH_LIBRARY(fastlstm, m) {
   m.def(
       "gru_differentiable_backward(Tensor? grad_output, Tensor? grad_h_n, Tensor x, Tensor h0, Tensor w_ih, "
       "Tensor w_hh, Tensor? b_ih, Tensor? b_hh, Tensor? sequence_lengths, bool linear_before_reset) -> Tensor[]");
+  // int8 dynamic-quantized inference (CPU, no autograd; cpu/quantized_rnn_kernel.h says how it quantizes): one layer,
+  // one direction, float32 x [T, B, I], h0 / c0 [B, H], biases [G * H]; int8 weights w_ih [G * H, I], w_hh
+  // [G * H, H] with float32 scales [G * H] (one per output channel: w ~ w_int8 * scale); G = 4 (gate blocks i, f,
+  // g, o) or 3 for the GRU (r, z, n; torch's convention). sequence_lengths [B] int64 as in forward.
+  // Returns output [T, B, H], h_n [B, H] (and c_n [B, H]), float32.
+  m.def(
+      "quantized_lstm(Tensor x, Tensor h0, Tensor c0, Tensor w_ih, Tensor w_ih_scale, Tensor w_hh, "
+      "Tensor w_hh_scale, Tensor? b_ih=None, Tensor? b_hh=None, Tensor? sequence_lengths=None) "
+      "-> (Tensor output, Tensor h_n, Tensor c_n)");
+  m.def(
+      "quantized_gru(Tensor x, Tensor h0, Tensor w_ih, Tensor w_ih_scale, Tensor w_hh, Tensor w_hh_scale, "
+      "Tensor? b_ih=None, Tensor? b_hh=None, Tensor? sequence_lengths=None) -> (Tensor output, Tensor h_n)");
 }

@@ -6,6 +6,7 @@
 #include "layer_norm_lstm_kernel.h"
 #include "lstm_bf16_kernel.h"
 #include "lstm_kernel.h"
+#include "quantized_rnn_kernel.h"
 
 namespace fastlstm::cpu {
 namespace {
@@ -101,6 +102,11 @@ void lstm_forward_bf16(const Bf16LstmParams& p) {
 void lstm_backward_bf16(const Bf16LstmBackwardParams& p) {
   static const Bf16KernelTable& chosen = FASTLSTM_TABLE_AT_LEVEL(bf16_kernel_table);
   chosen.backward(p);
+}
+
+void quantized_rnn_forward(const QuantizedRnnParams& p) {
+  static const QuantizedKernelTable& chosen = FASTLSTM_TABLE_AT_LEVEL(quantized_kernel_table);
+  chosen.forward(p);
 }
 
 template void lstm_forward<float>(const LstmParams<float>&);

@@ -14,8 +14,9 @@ namespace fastlstm::cpu {
 
 constexpr size_t kPackedWeightCacheEntries = 16;
 
-// Which packing of a weight an entry holds: the forward reads W^T, the backward W.
-enum class PackedAs { Transposed, IsRows };
+// Which packing of a weight an entry holds: the forward reads W^T, the backward W; an int8 weight's entries are its
+// VNNI blocks, its column sums and its values in float32 (quantized_rnn_op.cpp).
+enum class PackedAs { Transposed, IsRows, Int8Vnni, ColumnSums, Float };
 
 // pack(w) the first time, the kept copy after while w is alive and unchanged. Thread-safe.
 at::Tensor packed_weight(const at::Tensor& w, PackedAs as, const std::function<at::Tensor(const at::Tensor&)>& pack);

@@ -140,3 +140,15 @@ def _gru_backward_fake(grad_output, grad_h_n, x, h0, w_ih, w_hh, sequence_length
     return (torch.empty_like(x, memory_format=torch.contiguous_format), h0.new_empty(h0.shape),
             w_ih.new_empty(w_ih.shape), w_hh.new_empty(w_hh.shape), w_ih.new_empty((gates,)),
             w_ih.new_empty((gates,)))
+
+
+@torch.library.register_fake("fastlstm::quantized_lstm")
+def _quantized_lstm_fake(x, h0, c0, w_ih, w_ih_scale, w_hh, w_hh_scale, b_ih=None, b_hh=None, sequence_lengths=None):
+    seq_len, batch, hidden = x.shape[0], x.shape[1], w_hh.shape[1]
+    return x.new_empty((seq_len, batch, hidden)), x.new_empty((batch, hidden)), x.new_empty((batch, hidden))
+
+
+@torch.library.register_fake("fastlstm::quantized_gru")
+def _quantized_gru_fake(x, h0, w_ih, w_ih_scale, w_hh, w_hh_scale, b_ih=None, b_hh=None, sequence_lengths=None):
+    seq_len, batch, hidden = x.shape[0], x.shape[1], w_hh.shape[1]
+    return x.new_empty((seq_len, batch, hidden)), x.new_empty((batch, hidden))

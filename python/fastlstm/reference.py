@@ -160,3 +160,65 @@ def layer_norm_lstm_sequence(x, h0, c0, w_ih, w_hh, bias, ln_ih_weight, ln_hh_we
     if output.shape[0] == 0:
         output = x.new_zeros((0, x.shape[1], h0.shape[-1]))
     return output, h, c
+
+
+# int8 dynamic quantization, as the kernels quantized_lstm / quantized_gru compute it (csrc/cpu/quantized_rnn_kernel.h):
+# int8 weights with one scale per output channel; each activation row quantized as it enters a product (the input
+# once, h at every step): symmetric, q = round(a * 127 / amax) in [-127, 127], scale amax / 127; the product's
+# integer sums are exact, then times scale_row * scale_channel in float32; bias, gate math and states in float32.
+def quantize_rows(a):
+    """a [..., K] -> (q [..., K]: integers in [-127, 127] as floats, scale [...]). A row holding NaN gets a NaN
+    scale."""
+    amax = a.abs().amax(-1)
+    usable = (amax > 0) & torch.isfinite(amax)
+    inverse = torch.where(usable, 127 / torch.where(usable, amax, torch.ones_like(amax)), torch.zeros_like(amax))
+    q = torch.round(a * inverse.unsqueeze(-1)).clamp(-127, 127)
+    return torch.nan_to_num(q, nan=-127.0), amax / 127
+
+
+def quantized_product(a, w_int8, w_scale):
+    """a [..., K] float32 times W^T, W = w_int8 [N, K] * w_scale [N] per channel, with a quantized per row."""
+    q, scale = quantize_rows(a)
+    sums = (q.double() @ w_int8.double().t()).float()  # exact: |sum| < 2^24 for K < 1040, as the kernels' int32
+    return (scale.unsqueeze(-1) * w_scale) * sums
+
+
+def quantized_lstm_sequence(x, h0, c0, w_ih, w_ih_scale, w_hh, w_hh_scale, b_ih=None, b_hh=None, *,
+                            sequence_lengths=None):
+    """One layer, one direction of fastlstm::quantized_lstm: x [T, B, I], w_ih [4H, I] int8, w_ih_scale [4H], ...
+    -> (output [T, B, H], h_n, c_n); lengths as lstm_sequence."""
+    bias = torch.zeros(w_ih.shape[0], dtype=x.dtype, device=x.device)
+    if b_ih is not None:
+        bias = bias + b_ih
+    if b_hh is not None:
+        bias = bias + b_hh
+    x_proj = quantized_product(x, w_ih, w_ih_scale) + bias
+
+    def step(x_t, state):
+        h, c = state
+        i, f, g, o = (x_t + quantized_product(h, w_hh, w_hh_scale)).chunk(4, dim=-1)
+        c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h_new = torch.sigmoid(o) * torch.tanh(c_new)
+        return h_new, (h_new, c_new)
+
+    output, (h, c) = run_steps(step, x_proj, (h0, c0), sequence_lengths)
+    return output, h, c
+
+
+def quantized_gru_sequence(x, h0, w_ih, w_ih_scale, w_hh, w_hh_scale, b_ih=None, b_hh=None, *,
+                           sequence_lengths=None):
+    """One layer, one direction of fastlstm::quantized_gru (torch's GRU convention) -> (output [T, B, H], h_n)."""
+    x_proj = quantized_product(x, w_ih, w_ih_scale) + (b_ih if b_ih is not None else 0)
+    H = h0.shape[-1]
+
+    def step(x_t, state):
+        h = state[0]
+        rec = quantized_product(h, w_hh, w_hh_scale) + (b_hh if b_hh is not None else 0)
+        r = torch.sigmoid(x_t[..., :H] + rec[..., :H])
+        z = torch.sigmoid(x_t[..., H:2 * H] + rec[..., H:2 * H])
+        n = torch.tanh(x_t[..., 2 * H:] + r * rec[..., 2 * H:])
+        h_new = (1 - z) * n + z * h
+        return h_new, (h_new,)
+
+    output, (h,) = run_steps(step, x_proj, (h0,), sequence_lengths)
+    return output, h
