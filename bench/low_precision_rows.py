@@ -1,7 +1,8 @@
 """Low-precision goal rows (issue 20): fastlstm in bfloat16 against torch.nn.LSTM in bfloat16 (oneDNN) and under
 torch.autocast, against fastlstm's own float32; the GRU and the layer-norm LSTM in bf16 against their float32; the
-error of each bf16 path against float64 next to torch's; torch's int8 dynamic-quantized LSTM (fastlstm has no int8
-path yet: the row says so); and bf16 at the AVX2 dispatch level (simulated on a higher host: FASTLSTM_CPU_CAPABILITY
+error of each bf16 path against float64 next to torch's; fastlstm's int8 dynamic-quantized LSTM against torch's
+quantize_dynamic, ONNX Runtime's int8 model and fastlstm's float32, with the three int8 errors; and bf16 and int8
+at the AVX2 dispatch level (simulated on a higher host: FASTLSTM_CPU_CAPABILITY
 forces fastlstm's level, ONEDNN_MAX_CPU_ISA / ATEN_CPU_CAPABILITY torch's), in a subprocess."""
 
 import json
@@ -18,6 +19,7 @@ RATIO_GOAL = 1.2
 BF16_OVER_FLOAT32_GOAL = 1.8
 OTHER_CELLS_GOAL = 1.6
 INT8_GOAL = 1.5
+INT8_OVER_FLOAT32_GOAL = 2.0
 AVX2_SLOWDOWN_LIMIT = 1.1
 
 
@@ -110,22 +112,63 @@ def error_rows(configs):
              errors["fastlstm"] <= errors["torch"] * 1.0001)]
 
 
+def _torch_quantized(module):
+    """torch's quantize_dynamic of a torch.nn module (its entry swaps children only: the module goes in a
+    Sequential; quantizing the bare module returns it in float, which an earlier version of this bench timed)."""
+    quantized = torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(module), {type(module)},
+                                                       dtype=torch.qint8)[0]
+    assert "quantized" in type(quantized).__module__, type(quantized)
+    return quantized
+
+
 def int8_rows(configs, repeats):
+    """fastlstm's int8 LSTM against torch's quantize_dynamic LSTM (fbgemm) and ONNX Runtime's int8 model (its
+    quantize_dynamic of the exported torch.nn.LSTM: DynamicQuantizeLSTM), C1 also against fastlstm's float32; then
+    the int8 error against float32 of the three on one C2 call from the same weights."""
+    from onnx_peer import onnxruntime_run
+
     rows = []
     for config, (seq_len, batch, input_size, hidden) in configs.items():
         if config not in ("C1", "C2", "C4"):
             continue
         lstm = torch.nn.LSTM(input_size, hidden)
-        quantized = torch.ao.quantization.quantize_dynamic(lstm, {torch.nn.LSTM}, dtype=torch.qint8)
-        ours = fastlstm.LSTM(input_size, hidden)
-        ours.load_state_dict(lstm.state_dict())
+        ours_float = fastlstm.LSTM(input_size, hidden)
+        ours_float.load_state_dict(lstm.state_dict())
+        ours = fastlstm.quantize_dynamic(ours_float)
         x = torch.randn(seq_len, batch, input_size)
-        r = measure({"torch int8": _run(quantized, x, "inference"), "fastlstm float32": _run(ours, x, "inference")},
-                    repeats)
-        rows.append((f"int8 dynamic {config} inference: torch quantize_dynamic {cell(r['torch int8'])} ms; fastlstm "
-                     f"has no int8 path (its float32: {cell(r['fastlstm float32'])} ms)", "not built",
-                     f">= {INT8_GOAL}x", False))
+        runs = {"torch int8": _run(_torch_quantized(lstm), x, "inference"), "fastlstm": _run(ours, x, "inference"),
+                "ONNX Runtime int8": onnxruntime_run(lstm, x, quantized=True)}
+        if config == "C1":
+            runs["fastlstm float32"] = _run(ours_float, x, "inference")
+        r = measure(runs, repeats)
+        shape = (seq_len, batch, input_size, hidden)
+        rows.append(_ratio_row(f"int8 dynamic {config} {shape} inference, vs torch quantize_dynamic", r, "torch int8",
+                               INT8_GOAL))
+        rows.append(_ratio_row(f"int8 dynamic {config} inference, vs ONNX Runtime's quantized model", r,
+                               "ONNX Runtime int8", 1.0))
+        if config == "C1":
+            rows.append(_ratio_row("int8 dynamic C1 inference, vs fastlstm float32", r, "fastlstm float32",
+                                   INT8_OVER_FLOAT32_GOAL))
+    rows.append(int8_error_row(configs))
     return rows
+
+
+def int8_error_row(configs):
+    from onnx_peer import onnxruntime_run
+
+    seq_len, batch, input_size, hidden = configs.get("C2", (100, 16, 256, 256))
+    lstm = torch.nn.LSTM(input_size, hidden)
+    x = torch.randn(seq_len, batch, input_size)
+    with torch.no_grad():
+        expected = lstm(x)[0]
+        errors = {"torch": (_torch_quantized(lstm)(x)[0] - expected).abs().max().item(),
+                  "fastlstm": (fastlstm.quantized.LSTM.from_float(lstm)(x)[0] - expected).abs().max().item(),
+                  "ONNX Runtime": (torch.from_numpy(onnxruntime_run(lstm, x, quantized=True)()[0]) - expected)
+                  .abs().max().item()}
+    return (f"int8 max error vs float32, C2 shape: torch quantize_dynamic {errors['torch']:.2e}, ONNX Runtime "
+            f"{errors['ONNX Runtime']:.2e}, fastlstm {errors['fastlstm']:.2e}",
+            f"{errors['fastlstm'] / errors['torch']:.2f}x torch's", "<= 1.0x torch's",
+            errors["fastlstm"] <= errors["torch"])
 
 
 AVX2_SCRIPT = """
@@ -143,8 +186,9 @@ def run(m, x):
         with torch.no_grad():
             m(x)
     return go
-r = measure({{"float32": run(wide, x), "bf16": run(narrow, x.bfloat16())}}, {repeats})
-print(json.dumps({{"level": fastlstm.cpu_capability()["level"], "float32": r["float32"], "bf16": r["bf16"]}}))
+int8 = fastlstm.quantize_dynamic(wide)
+r = measure({{"float32": run(wide, x), "bf16": run(narrow, x.bfloat16()), "int8": run(int8, x)}}, {repeats})
+print(json.dumps({{"level": fastlstm.cpu_capability()["level"], **r}}))
 """
 
 
@@ -158,7 +202,11 @@ def avx2_rows(configs, repeats):
     slowdown = result["bf16"]["median_ms"] / result["float32"]["median_ms"]
     return [(f"bf16 at the {result['level']} level (forced: simulated on this host), C2 inference: float32 "
              f"{cell(result['float32'])} ms, bf16 {cell(result['bf16'])} ms", f"{slowdown:.2f}x float32's time",
-             f"<= {AVX2_SLOWDOWN_LIMIT}x", slowdown <= AVX2_SLOWDOWN_LIMIT)]
+             f"<= {AVX2_SLOWDOWN_LIMIT}x", slowdown <= AVX2_SLOWDOWN_LIMIT),
+            (f"int8 at the {result['level']} level (forced: simulated; float32 GEMMs of the int8 values there), C2 "
+             f"inference: int8 {cell(result['int8'])} ms",
+             f"{result['int8']['median_ms'] / result['float32']['median_ms']:.2f}x float32's time", "(none set)",
+             None)]
 
 
 def low_precision_rows(configs, repeats):

@@ -119,9 +119,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> run(const char* op, QuantizedCell
   TORCH_CHECK(x.scalar_type() == at::kFloat && x.device().is_cpu(), op,
               ": expected x to be a float32 CPU tensor (int8 weights, float32 activations), got ", x.scalar_type(),
               " on ", x.device());
-  TORCH_CHECK(w_hh.dim() == 2, op, ": expected w_hh of 2 dims, got ", sizes_of(w_hh));
-  const int64_t gates = lstm ? 4 : 3, T = x.size(0), B = x.size(1), I = x.size(2), H = w_hh.size(1),
-                G = gates * H;
+  TORCH_CHECK(h0.dim() == 2, op, ": expected h0 of 2 dims [batch, hidden_size], got ", sizes_of(h0));
+  const int64_t gates = lstm ? 4 : 3, T = x.size(0), B = x.size(1), I = x.size(2), H = h0.size(1), G = gates * H;
   check_int8_weight(op, "w_ih", w_ih, w_ih_scale, G, I, "input_size");
   check_int8_weight(op, "w_hh", w_hh, w_hh_scale, G, H, "hidden_size");
   check_float(op, "h0", h0, {B, H});

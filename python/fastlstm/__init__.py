@@ -25,6 +25,8 @@ from .gru import GRU, GRUCell
 from .layer_norm import LayerNormLSTM, load_haste_weights
 from . import cells, rnn, tf_weights, wrappers  # noqa: E402  (cells import nn)
 from . import onnx_export
+from . import quantized
+from .quantized import quantize_dynamic
 
 onnx_export.register_legacy()  # torch.onnx.export of fastlstm's ops, with no translation for users to write
 
@@ -39,5 +41,5 @@ def ops_library():
 
 __all__ = ["LSTM", "LSTMCell", "GRU", "GRUCell", "LayerNormLSTM", "load_haste_weights", "functional", "reference", "ops",
            "cells", "rnn", "wrappers", "tf_weights", "onnx_export", "empty_cache", "cpu_memory_stats", "cpu_capability",
-           "build_info", "ops_library"]
+           "build_info", "ops_library", "quantized", "quantize_dynamic"]
 __version__ = "0.1.0"

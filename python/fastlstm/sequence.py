@@ -218,12 +218,16 @@ class TorchRNNChecks:
     modules and call these). Needs input_size, hidden_size, num_layers, bidirectional, batch_first, proj_size and a
     first weight `weight_ih_l0`."""
 
+    def _input_dtype(self):
+        """The dtype the input must have (the int8 modules of fastlstm.quantized take float32)."""
+        return self.weight_ih_l0.dtype
+
     def check_input(self, input, batch_sizes):
-        weight = self.weight_ih_l0
-        if input.dtype != weight.dtype and not torch._C._is_any_autocast_enabled():
+        dtype = self._input_dtype()
+        if input.dtype != dtype and not torch._C._is_any_autocast_enabled():
             raise ValueError(
-                f"RNN input dtype ({input.dtype}) does not match weight dtype ({weight.dtype}). "
-                f"Convert input: input.to({weight.dtype}), or convert model: model.to({input.dtype})"
+                f"RNN input dtype ({input.dtype}) does not match weight dtype ({dtype}). "
+                f"Convert input: input.to({dtype}), or convert model: model.to({input.dtype})"
             )
         expected_input_dim = 2 if batch_sizes is not None else 3
         if input.dim() != expected_input_dim:
