@@ -2,7 +2,8 @@
 // kernels, once for the CPU (cpu/ops_cpu.cpp) and once for CUDA (cuda/ops_cuda.cpp). Each body is cast to its
 // signature in op_signatures.h (a signature that drifts fails to compile) and wrapped in InFloat32 (bfloat16 and
 // float16 run there in float32 between casts, low_precision.h), unless the device's Kernels serve the LSTM's
-// forward and backward in bfloat16 themselves (Kernels::bf16_forward / bf16_backward, see cpu/ops_cpu.cpp).
+// forward and backward and the GRU's inference in bfloat16 themselves (Kernels::bf16_forward / bf16_backward /
+// bf16_gru_forward, see cpu/ops_cpu.cpp).
 #pragma once
 
 #include <torch/library.h>
@@ -60,6 +61,20 @@ BackwardResult backward_entry(const OptTensor& grad_output, const OptTensor& gra
 }
 
 template <typename Kernels>
+GruForwardResult gru_entry(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& w_ih, const at::Tensor& w_hh,
+                           const OptTensor& b_ih, const OptTensor& b_hh, const OptTensor& sequence_lengths,
+                           bool training, bool linear_before_reset) {
+  if constexpr (Kernels::kHasBf16Forward) {
+    if (auto result = Kernels::bf16_gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, sequence_lengths, training,
+                                                linear_before_reset)) {
+      return *result;
+    }
+  }
+  return InFloat32<op_names::kGru, static_cast<GruForwardSignature*>(&gru_op<Kernels>), -1, 2>::call(
+      x, h0, w_ih, w_hh, b_ih, b_hh, sequence_lengths, training, linear_before_reset);
+}
+
+template <typename Kernels>
 void register_op_bodies(torch::Library& m) {
   using namespace op_names;
   m.impl("forward", static_cast<ForwardSignature*>(&forward_entry<Kernels>));
@@ -73,7 +88,7 @@ void register_op_bodies(torch::Library& m) {
   m.impl("layer_norm_lstm_backward",
          &InFloat32<kLayerNormBackward,
                     static_cast<LayerNormBackwardSignature*>(&layer_norm_lstm_backward_op<Kernels>), 15, -1>::call);
-  m.impl("gru", &InFloat32<kGru, static_cast<GruForwardSignature*>(&gru_op<Kernels>), -1, 2>::call);
+  m.impl("gru", static_cast<GruForwardSignature*>(&gru_entry<Kernels>));
   m.impl("gru_backward",
          &InFloat32<kGruBackward, static_cast<GruBackwardSignature*>(&gru_backward_op<Kernels>), 8, -1>::call);
 }

@@ -104,6 +104,11 @@ void lstm_backward_bf16(const Bf16LstmBackwardParams& p) {
   chosen.backward(p);
 }
 
+void gru_forward_bf16(const Bf16GruParams& p) {
+  static const Bf16KernelTable& chosen = FASTLSTM_TABLE_AT_LEVEL(bf16_kernel_table);
+  chosen.gru_forward(p);
+}
+
 void quantized_rnn_forward(const QuantizedRnnParams& p) {
   static const QuantizedKernelTable& chosen = FASTLSTM_TABLE_AT_LEVEL(quantized_kernel_table);
   chosen.forward(p);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "../gru_gates.h"
 #include "../lstm_gates.h"
 #include "../lstm_params.h"
 #include "time_loop.h"
@@ -66,45 +67,61 @@ __attribute__((noinline)) void row_units(int64_t H, int64_t j0, int64_t j1, cons
 }
 
 template <bool kPeephole, bool kKeepGates>
-void step_units(const Bf16LstmParams& p, int64_t j0, int64_t j1, float* pre_t, c10::BFloat16* out_t) {
+void step_units(const Bf16LstmParams& p, int64_t j0, int64_t j1, float* pre_t, int64_t pre_stride,
+                c10::BFloat16* out_t) {
   const int64_t H = p.hidden_size;
   for (int64_t b = 0; b < p.batch; ++b) {
-    float* pre = pre_t + b * p.pre_stride;
+    float* pre = pre_t + b * pre_stride;
     row_units<kPeephole, kKeepGates>(H, j0, j1, p.bias, p.w_peephole, p.forget_bias, p.cell_clip, pre, pre + H,
                                      pre + 2 * H, pre + 3 * H, pre + 4 * H, p.c + b * H,
                                      reinterpret_cast<uint16_t*>(out_t + b * H));
   }
 }
 
-using StepUnits = void (*)(const Bf16LstmParams&, int64_t, int64_t, float*, c10::BFloat16*);
+using StepUnits = void (*)(const Bf16LstmParams&, int64_t, int64_t, float*, int64_t, c10::BFloat16*);
 
 StepUnits step_units_for(const Bf16LstmParams& p) {
   if (p.w_peephole != nullptr) return p.keep_gates ? step_units<true, true> : step_units<true, false>;
   return p.keep_gates ? step_units<false, true> : step_units<false, false>;
 }
 
+// Inference runs the input's products step by step, into a [B, 4H] scratch that stays in cache: all steps' at once
+// wrote a float32 [T, B, 4H] array and read it back (C1: 52 MB each way), as training must (that array is its
+// workspace). Below an AMX tile's 16 rows the per-step products waste the tiles: all at once there.
+constexpr int64_t kMinRowsForInputPerStep = 16;
+
 void forward(const Bf16LstmParams& p) {
   const int64_t T = p.seq_len, B = p.batch, I = p.input_size, H = p.hidden_size, G = 4 * H;
   const StepUnits units = step_units_for(p);
-  // The input projection of every step at once: [T * B, I] . w_ih^T, its row and column tiles shared out.
-  const int64_t rows = T * B, row_tiles = (rows + kRowTile - 1) / kRowTile;
-  at::parallel_for(0, row_tiles, 1, [&](int64_t first, int64_t last) {
-    gemm_tiles(std::min(rows, last * kRowTile) - first * kRowTile, G, I, p.x + first * kRowTile * I, I,
-               p.w_ih_packed, 0, p.pre + first * kRowTile * p.pre_stride, p.pre_stride, false);
-    at::native::cpublas::brgemm_release();
-  });
+  const bool input_per_step = !p.keep_gates && B >= kMinRowsForInputPerStep;
+  PooledScratch<float> scratch(p.keep_gates ? 0 : (input_per_step ? 1 : T) * B * G);
+  float* const pre = p.keep_gates ? p.pre : scratch.data();
+  const int64_t pre_stride = p.keep_gates ? p.pre_stride : G;
+  if (!input_per_step) {
+    // The input projection of every step at once: [T * B, I] . w_ih^T, its row and column tiles shared out.
+    const int64_t rows = T * B, row_tiles = (rows + kRowTile - 1) / kRowTile;
+    at::parallel_for(0, row_tiles, 1, [&](int64_t first, int64_t last) {
+      gemm_tiles(std::min(rows, last * kRowTile) - first * kRowTile, G, I, p.x + first * kRowTile * I, I,
+                 p.w_ih_packed, 0, pre + first * kRowTile * pre_stride, pre_stride, false);
+      at::native::cpublas::brgemm_release();
+    });
+  }
   // The time loop: one team for all steps, each thread owning a slice of units in every gate block (its columns
-  // of the recurrent product and their gate math), one barrier per step.
+  // of the products and their gate math), one barrier per step.
   run_team(team_size(T, B, H), H, [&](int64_t j0, int64_t j1, const auto& sync) {
     for (int64_t t = 0; t < T; ++t) {
       const c10::BFloat16* h_prev = t == 0 ? p.h0 : p.output + (t - 1) * B * H;
-      float* pre_t = p.pre + t * B * p.pre_stride;
+      float* pre_t = pre + (input_per_step ? 0 : t * B * pre_stride);
       if (j1 > j0) {
         for (int64_t gate = 0; gate < 4; ++gate) {
-          gemm_tiles(B, j1 - j0, H, h_prev, H, p.w_hh_packed, gate * H + j0, pre_t + gate * H + j0,
-                     p.pre_stride, true);
+          if (input_per_step) {
+            gemm_tiles(B, j1 - j0, I, p.x + t * B * I, I, p.w_ih_packed, gate * H + j0, pre_t + gate * H + j0,
+                       pre_stride, false);
+          }
+          gemm_tiles(B, j1 - j0, H, h_prev, H, p.w_hh_packed, gate * H + j0, pre_t + gate * H + j0, pre_stride,
+                     true);
         }
-        units(p, j0, j1, pre_t, p.output + t * B * H);
+        units(p, j0, j1, pre_t, pre_stride, p.output + t * B * H);
       }
       sync();
     }
@@ -172,8 +189,59 @@ void backward(const Bf16LstmBackwardParams& p) {
   });
 }
 
+// Units [j0, j1) of one GRU row (restrict parameters: see row_units).
+__attribute__((noinline)) void gru_row_units(int64_t H, int64_t j0, int64_t j1, const float* __restrict__ in,
+                                             const float* __restrict__ rec, const float* __restrict__ b_ih,
+                                             const float* __restrict__ b_hh, const uint16_t* __restrict__ h_prev,
+                                             uint16_t* __restrict__ h) {
+  for (int64_t j = j0; j < j1; ++j) {
+    const auto g = gru_gates_forward<float>(in[j] + b_ih[j], in[H + j] + b_ih[H + j], in[2 * H + j] + b_ih[2 * H + j],
+                                            rec[j] + b_hh[j], rec[H + j] + b_hh[H + j],
+                                            rec[2 * H + j] + b_hh[2 * H + j], bfloat16_value(h_prev[j]));
+    h[j] = bfloat16_bits(g.h);
+  }
+}
+
+// As forward's inference: the input's products per step from 16 rows, else all at once; the recurrent ones apart
+// (the reset gate scales W_hn h + b_hn alone).
+void gru_forward(const Bf16GruParams& p) {
+  const int64_t T = p.seq_len, B = p.batch, I = p.input_size, H = p.hidden_size, G = 3 * H;
+  const bool input_per_step = B >= kMinRowsForInputPerStep;
+  PooledScratch<float> in((input_per_step ? 1 : T) * B * G), rec(B * G);
+  if (!input_per_step) {
+    const int64_t rows = T * B, row_tiles = (rows + kRowTile - 1) / kRowTile;
+    at::parallel_for(0, row_tiles, 1, [&](int64_t first, int64_t last) {
+      gemm_tiles(std::min(rows, last * kRowTile) - first * kRowTile, G, I, p.x + first * kRowTile * I, I,
+                 p.w_ih_packed, 0, in.data() + first * kRowTile * G, G, false);
+      at::native::cpublas::brgemm_release();
+    });
+  }
+  run_team(team_size(T, B, H, 3), H, [&](int64_t j0, int64_t j1, const auto& sync) {
+    for (int64_t t = 0; t < T; ++t) {
+      const c10::BFloat16* h_prev = t == 0 ? p.h0 : p.output + (t - 1) * B * H;
+      float* in_t = in.data() + (input_per_step ? 0 : t * B * G);
+      if (j1 > j0) {
+        for (int64_t gate = 0; gate < 3; ++gate) {
+          if (input_per_step) {
+            gemm_tiles(B, j1 - j0, I, p.x + t * B * I, I, p.w_ih_packed, gate * H + j0, in_t + gate * H + j0, G,
+                       false);
+          }
+          gemm_tiles(B, j1 - j0, H, h_prev, H, p.w_hh_packed, gate * H + j0, rec.data() + gate * H + j0, G, false);
+        }
+        for (int64_t b = 0; b < B; ++b) {
+          gru_row_units(H, j0, j1, in_t + b * G, rec.data() + b * G, p.b_ih, p.b_hh,
+                        reinterpret_cast<const uint16_t*>(h_prev + b * H),
+                        reinterpret_cast<uint16_t*>(p.output + (t * B + b) * H));
+        }
+      }
+      sync();
+    }
+    at::native::cpublas::brgemm_release();
+  });
+}
+
 }  // namespace
 
-const Bf16KernelTable bf16_kernel_table{forward, backward};
+const Bf16KernelTable bf16_kernel_table{forward, backward, gru_forward};
 
 }  // namespace fastlstm::cpu::FASTLSTM_ISA_NAMESPACE

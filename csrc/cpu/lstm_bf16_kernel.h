@@ -1,4 +1,4 @@
-// The LSTM's bfloat16 time loop on the CPU's bf16 matrix instructions (AMX tiles or AVX512_BF16 dot products,
+// The LSTM's (and the GRU's, below) bfloat16 time loop on the CPU's bf16 matrix instructions (AMX tiles or AVX512_BF16 dot products,
 // reached through oneDNN's brgemm micro-kernel, at::native::cpublas::brgemm): bf16 operands, float32 products,
 // float32 gate math and cell state; h is rounded to bf16 as it leaves each step (it is both the step's output and
 // the next step's GEMM operand, as in torch.nn.LSTM's bf16 kernel). Used by the forward op for bf16 inputs where
@@ -23,8 +23,9 @@ struct Bf16LstmParams {
   const float* bias = nullptr;                 // [4H]: b_ih + b_hh (zeros without biases)
   const float* w_peephole = nullptr;           // [3, H] (w_ci, w_cf, w_co), or nullptr
   float forget_bias = 0.0f, cell_clip = 0.0f;
-  // [T, B, pre_stride]: the gate pre-activations, less the bias. When training it is the workspace (pre_stride 5H,
-  // the float32 kernels' layout: activated gates i, f, g, o, then c, which their backward reads); else scratch (4H).
+  // Training: the workspace [T, B, pre_stride], first the gate pre-activations less the bias, then (pre_stride 5H,
+  // the float32 kernels' layout) the activated gates i, f, g, o and c, which their backward reads. Inference:
+  // nullptr (the kernel's own scratch).
   float* pre = nullptr;
   int64_t pre_stride = 0;
   bool keep_gates = false;
@@ -48,16 +49,31 @@ struct Bf16LstmBackwardParams {
   c10::BFloat16* d_pre = nullptr;                   // [T, B, 4H] out: gradients of the gate pre-activations
 };
 
+// The GRU's bfloat16 inference loop (torch's convention, linear_before_reset; no lengths): the same products, its
+// gate math in float32 (gru_gates.h), h rounded to bf16 each step. Training and the other cases convert.
+struct Bf16GruParams {
+  int64_t seq_len = 0, batch = 0, input_size = 0, hidden_size = 0;  // T, B, I, H
+  const c10::BFloat16* x = nullptr;            // [T, B, I]
+  const c10::BFloat16* h0 = nullptr;           // [B, H]
+  const c10::BFloat16* w_ih_packed = nullptr;  // w_ih^T [I, 3H] in column blocks, as the LSTM's
+  const c10::BFloat16* w_hh_packed = nullptr;  // w_hh^T [H, 3H]
+  const float* b_ih = nullptr;                 // [3H] (zeros without biases)
+  const float* b_hh = nullptr;                 // [3H]
+  c10::BFloat16* output = nullptr;             // [T, B, H]
+};
+
 // Whether this CPU and torch build have the bf16 brgemm (cpublas::could_pack: AVX512_BF16 or AMX).
 bool bf16_brgemm_available();
 
 // Runs the level this process picked (cpu_capability.h).
 void lstm_forward_bf16(const Bf16LstmParams& p);
 void lstm_backward_bf16(const Bf16LstmBackwardParams& p);
+void gru_forward_bf16(const Bf16GruParams& p);
 
 struct Bf16KernelTable {
   void (*forward)(const Bf16LstmParams&);
   void (*backward)(const Bf16LstmBackwardParams&);
+  void (*gru_forward)(const Bf16GruParams&);
 };
 namespace isa_baseline {
 extern const Bf16KernelTable bf16_kernel_table;

@@ -142,7 +142,6 @@ std::optional<ForwardResult> lstm_forward_bf16_op(const at::Tensor& x, const at:
   const at::Tensor output = at::empty({T, B, H}, x.options());
   const at::Tensor workspace = training ? pooled_empty({T, B, kWorkspaceWidth * H}, float_options)
                                         : at::empty({0}, float_options);
-  const at::Tensor pre = training ? workspace : pooled_empty({T, B, 4 * H}, float_options);
 
   Bf16LstmParams p;
   p.seq_len = T;
@@ -157,13 +156,46 @@ std::optional<ForwardResult> lstm_forward_bf16_op(const at::Tensor& x, const at:
   p.w_peephole = peephole.defined() ? peephole.const_data_ptr<float>() : nullptr;
   p.forget_bias = static_cast<float>(forget_bias);
   p.cell_clip = static_cast<float>(cell_clip);
-  p.pre = pre.mutable_data_ptr<float>();
-  p.pre_stride = pre.size(2);
+  p.pre = training ? workspace.mutable_data_ptr<float>() : nullptr;
+  p.pre_stride = training ? workspace.size(2) : 0;
   p.keep_gates = training;
   p.c = c.mutable_data_ptr<float>();
   p.output = output.mutable_data_ptr<c10::BFloat16>();
   lstm_forward_bf16(p);
   return ForwardResult{output, output[T - 1].clone(), c.to(at::kBFloat16), workspace};
+}
+
+std::optional<GruForwardResult> gru_forward_bf16_op(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& w_ih,
+                                                   const at::Tensor& w_hh, const OptTensor& b_ih,
+                                                   const OptTensor& b_hh, const OptTensor& sequence_lengths,
+                                                   bool training, bool linear_before_reset) {
+  if (x.scalar_type() != at::kBFloat16 || training || sequence_lengths || !linear_before_reset) return std::nullopt;
+  const LstmSizes s = check_gru_inputs("fastlstm::gru", x, h0, w_ih, w_hh, b_ih, b_hh);
+  if (!serves(x, sequence_lengths, false, std::nullopt, s)) return std::nullopt;
+  const int64_t T = s.seq_len, B = s.batch, H = s.hidden_size;
+  const auto float_bias = [&](const OptTensor& b) {
+    return b ? b->to(at::kFloat).contiguous() : at::zeros({3 * H}, x.options().dtype(at::kFloat));
+  };
+  const at::Tensor x_dense = x.contiguous(), h0_dense = h0.contiguous(), b_ih_f = float_bias(b_ih),
+                   b_hh_f = float_bias(b_hh);
+  const at::Tensor w_ih_packed = packed_weight(w_ih, PackedAs::Transposed, pack_transposed);
+  const at::Tensor w_hh_packed = packed_weight(w_hh, PackedAs::Transposed, pack_transposed);
+  const at::Tensor output = at::empty({T, B, H}, x.options());
+
+  Bf16GruParams p;
+  p.seq_len = T;
+  p.batch = B;
+  p.input_size = s.input_size;
+  p.hidden_size = H;
+  p.x = x_dense.const_data_ptr<c10::BFloat16>();
+  p.h0 = h0_dense.const_data_ptr<c10::BFloat16>();
+  p.w_ih_packed = w_ih_packed.const_data_ptr<c10::BFloat16>();
+  p.w_hh_packed = w_hh_packed.const_data_ptr<c10::BFloat16>();
+  p.b_ih = b_ih_f.const_data_ptr<float>();
+  p.b_hh = b_hh_f.const_data_ptr<float>();
+  p.output = output.mutable_data_ptr<c10::BFloat16>();
+  gru_forward_bf16(p);
+  return GruForwardResult{output, output[T - 1].clone(), at::empty({0}, x.options())};
 }
 
 }  // namespace fastlstm::cpu

@@ -28,4 +28,11 @@ std::optional<BackwardResult> lstm_backward_bf16_op(const OptTensor& grad_output
                                                     const at::Tensor& output, const at::Tensor& workspace,
                                                     double cell_clip, bool tf_layout, const OptTensor& w_hr);
 
+// The GRU op's result from the bf16 kernel (inference only: training=False), or nullopt: as the LSTM's forward,
+// and training, or TF's convention (linear_before_reset=False: its reset gate scales h before the product).
+std::optional<GruForwardResult> gru_forward_bf16_op(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& w_ih,
+                                                   const at::Tensor& w_hh, const OptTensor& b_ih,
+                                                   const OptTensor& b_hh, const OptTensor& sequence_lengths,
+                                                   bool training, bool linear_before_reset);
+
 }  // namespace fastlstm::cpu
