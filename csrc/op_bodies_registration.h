@@ -2,8 +2,8 @@
 // kernels, once for the CPU (cpu/ops_cpu.cpp) and once for CUDA (cuda/ops_cuda.cpp). Each body is cast to its
 // signature in op_signatures.h (a signature that drifts fails to compile) and wrapped in InFloat32 (bfloat16 and
 // float16 run there in float32 between casts, low_precision.h), unless the device's Kernels serve the LSTM's
-// forward and backward and the GRU's inference in bfloat16 themselves (Kernels::bf16_forward / bf16_backward /
-// bf16_gru_forward, see cpu/ops_cpu.cpp).
+// forward and backward and the GRU's and layer-norm LSTM's inference in bfloat16 themselves (Kernels::bf16_*, see
+// cpu/ops_cpu.cpp).
 #pragma once
 
 #include <torch/library.h>
@@ -75,6 +75,25 @@ GruForwardResult gru_entry(const at::Tensor& x, const at::Tensor& h0, const at::
 }
 
 template <typename Kernels>
+ForwardResult layer_norm_entry(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0,
+                               const at::Tensor& w_ih, const at::Tensor& w_hh, const OptTensor& bias,
+                               const at::Tensor& ln_ih_weight, const OptTensor& ln_hh_weight,
+                               const at::Tensor& ln_cell_weight, const at::Tensor& ln_cell_bias,
+                               const OptTensor& sequence_lengths, const OptTensor& g_mask, int64_t groups,
+                               double eps, double forget_bias, bool carry_normalized_cell, bool training) {
+  if constexpr (Kernels::kHasBf16Forward) {
+    if (auto result = Kernels::bf16_layer_norm_forward(x, h0, c0, w_ih, w_hh, bias, ln_ih_weight, ln_hh_weight,
+                                                       ln_cell_weight, ln_cell_bias, sequence_lengths, g_mask,
+                                                       groups, eps, forget_bias, carry_normalized_cell, training)) {
+      return *result;
+    }
+  }
+  return InFloat32<op_names::kLayerNorm, static_cast<LayerNormForwardSignature*>(&layer_norm_lstm_op<Kernels>), -1,
+                   3>::call(x, h0, c0, w_ih, w_hh, bias, ln_ih_weight, ln_hh_weight, ln_cell_weight, ln_cell_bias,
+                            sequence_lengths, g_mask, groups, eps, forget_bias, carry_normalized_cell, training);
+}
+
+template <typename Kernels>
 void register_op_bodies(torch::Library& m) {
   using namespace op_names;
   m.impl("forward", static_cast<ForwardSignature*>(&forward_entry<Kernels>));
@@ -83,8 +102,7 @@ void register_op_bodies(torch::Library& m) {
          &InFloat32<kCellForward, static_cast<CellForwardSignature*>(&cell_forward_op<Kernels>), -1, 2>::call);
   m.impl("cell_backward",
          &InFloat32<kCellBackward, static_cast<CellBackwardSignature*>(&cell_backward_op<Kernels>), 8, -1>::call);
-  m.impl("layer_norm_lstm",
-         &InFloat32<kLayerNorm, static_cast<LayerNormForwardSignature*>(&layer_norm_lstm_op<Kernels>), -1, 3>::call);
+  m.impl("layer_norm_lstm", static_cast<LayerNormForwardSignature*>(&layer_norm_entry<Kernels>));
   m.impl("layer_norm_lstm_backward",
          &InFloat32<kLayerNormBackward,
                     static_cast<LayerNormBackwardSignature*>(&layer_norm_lstm_backward_op<Kernels>), 15, -1>::call);

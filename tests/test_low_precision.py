@@ -278,3 +278,30 @@ def test_gru_bf16_inference_kernel_matches_the_float64_reference(sizes):
     with torch.no_grad():
         their_error = (theirs(x, h0.unsqueeze(0))[0].double() - expected).abs().max().item()
     assert (output.double() - expected).abs().max().item() <= their_error * 1.25
+
+
+@pytest.mark.parametrize("variant", ["haste", "tf-joint-per-gate"])
+@pytest.mark.parametrize("sizes", KERNEL_SIZES, ids=str)
+def test_layer_norm_lstm_bf16_inference_kernel_matches_the_float64_reference(sizes, variant):
+    """The layer-norm LSTM's bf16 kernel (inference, rows split across threads) against the float64 reference: haste's
+    separate norms over all gates, and TF's joint norm per gate with forget_bias and the normalised cell carried."""
+    seq_len, batch, input_size, hidden_size = sizes
+    torch.manual_seed(0)
+    G = 4 * hidden_size
+    separate = variant == "haste"
+    x = torch.randn(seq_len, batch, input_size).bfloat16()
+    h0, c0 = (torch.randn(batch, hidden_size) * 0.5).bfloat16(), (torch.randn(batch, hidden_size) * 0.5).bfloat16()
+    w_ih = (torch.randn(G, input_size) * input_size ** -0.5).bfloat16()
+    w_hh = (torch.randn(G, hidden_size) * hidden_size ** -0.5).bfloat16()
+    bias = (torch.randn(G) * 0.1).bfloat16()
+    ln_ih, ln_hh = (1 + 0.1 * torch.randn(G)).bfloat16(), (1 + 0.1 * torch.randn(G)).bfloat16() if separate else None
+    ln_cw, ln_cb = (1 + 0.1 * torch.randn(hidden_size)).bfloat16(), (0.1 * torch.randn(hidden_size)).bfloat16()
+    groups, forget_bias, carry = (1, 0.0, False) if separate else (4, 1.0, True)
+    args = (x, h0, c0, w_ih, w_hh, bias, ln_ih, ln_hh, ln_cw, ln_cb)
+    output, h_n, c_n, workspace = ops.layer_norm_lstm(*args, None, None, groups, 1e-5, forget_bias, carry, False)
+    assert output.dtype == h_n.dtype == c_n.dtype == torch.bfloat16 and workspace.numel() == 0
+    expected = reference.layer_norm_lstm_sequence(*(None if t is None else t.double() for t in args), groups=groups,
+                                                  eps=1e-5, forget_bias=forget_bias, carry_normalized_cell=carry)
+    atol = 2 * OUTPUT_ATOL[torch.bfloat16]
+    torch.testing.assert_close(output.double(), expected[0], rtol=0, atol=atol)
+    torch.testing.assert_close(c_n.double(), expected[2], rtol=atol, atol=atol)

@@ -109,6 +109,8 @@ void gru_forward_bf16(const Bf16GruParams& p) {
   chosen.gru_forward(p);
 }
 
+void layer_norm_lstm_forward_bf16(const LayerNormBf16Params& p) { table<LayerNormKernelTable>().bf16_forward(p); }
+
 void quantized_rnn_forward(const QuantizedRnnParams& p) {
   static const QuantizedKernelTable& chosen = FASTLSTM_TABLE_AT_LEVEL(quantized_kernel_table);
   chosen.forward(p);

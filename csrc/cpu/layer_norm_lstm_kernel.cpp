@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "../activations.h"
+#include "bf16_tiles.h"
 #include "buffer_pool.h"
 #include "rows_split_loop.h"
 #include "time_loop.h"
@@ -320,9 +321,36 @@ void backward_loop(const Params<scalar_t>& p) {
                              p.grad_x, p.grad_w_ih, p.grad_w_hh);
 }
 
+void forward_bf16(const LayerNormBf16Params& p) {
+  const Params<float>& q = p.cell;
+  const int64_t T = q.seq_len, B = q.batch, I = q.input_size, H = q.hidden_size, G = 4 * H;
+  const Slots slots(H, q.separate());
+  const ForwardRow<float> row = forward_row_for(q);
+  const int64_t threads = rows_team_size(B, H, 4), rows_per_thread = (B + threads - 1) / threads;
+  run_team(threads, H, [&](int64_t, int64_t, const auto&) {
+    const int64_t b0 = std::min(B, omp_get_thread_num() * rows_per_thread);
+    const int64_t rows = std::min(B, b0 + rows_per_thread) - b0;
+    if (rows == 0) return;
+    PooledScratch<float> a(rows * G), r(rows * G), ws(q.workspace_width()), h(H);
+    for (int64_t t = 0; t < T; ++t) {
+      const c10::BFloat16* h_prev = t == 0 ? p.h0 : p.output + (t - 1) * B * H;
+      bf16_gemm_tiles(rows, G, I, p.x + (t * B + b0) * I, I, p.w_ih_packed, 0, a.data(), G, false);
+      bf16_gemm_tiles(rows, G, H, h_prev + b0 * H, H, p.w_hh_packed, 0, r.data(), G, false);
+      for (int64_t i = 0; i < rows; ++i) {
+        const int64_t b = b0 + i;
+        row(q, slots, a.data() + i * G, r.data() + i * G, ws.data(), nullptr, p.c + b * H, h.data());
+        auto* out = reinterpret_cast<uint16_t*>(p.output + (t * B + b) * H);
+        for (int64_t j = 0; j < H; ++j) out[j] = bfloat16_bits(h.data()[j]);
+      }
+    }
+    at::native::cpublas::brgemm_release();
+  });
+}
+
 }  // namespace
 
 extern const LayerNormKernelTable layer_norm_kernel_table = {{&forward_loop<float>, &backward_loop<float>},
-                                                             {&forward_loop<double>, &backward_loop<double>}};
+                                                             {&forward_loop<double>, &backward_loop<double>},
+                                                             &forward_bf16};
 
 }  // namespace fastlstm::cpu::FASTLSTM_ISA_NAMESPACE

@@ -9,37 +9,14 @@
 #include "../gru_gates.h"
 #include "../lstm_gates.h"
 #include "../lstm_params.h"
+#include "bf16_tiles.h"
 #include "time_loop.h"
 
 namespace fastlstm::cpu::FASTLSTM_ISA_NAMESPACE {
 namespace {
 
-// brgemm's kernels are generated per shape: fixed tiles keep that to a handful (rows: what the AMX and AVX-512
-// kernels block for; columns: one packed block).
-constexpr int64_t kRowTile = 64;
+constexpr int64_t kRowTile = kBf16RowTile;
 static_assert(kSliceAlign % kBf16ColumnBlock == 0);
-
-// C[m, n] (+)= A[m, k] . B[:, b_column : b_column + n], B packed in column blocks (b_column and n multiples of the
-// block). Tiled by rows and blocks, K whole.
-void gemm_tiles(int64_t m, int64_t n, int64_t k, const c10::BFloat16* a, int64_t lda, const c10::BFloat16* b_packed,
-                int64_t b_column, float* c, int64_t ldc, bool accumulate) {
-  for (int64_t m0 = 0; m0 < m; m0 += kRowTile) {
-    for (int64_t n0 = 0; n0 < n; n0 += kBf16ColumnBlock) {
-      at::native::cpublas::brgemm(std::min(kRowTile, m - m0), kBf16ColumnBlock, k, lda, kBf16ColumnBlock, ldc,
-                                  accumulate, a + m0 * lda, b_packed + (b_column + n0) * k, c + m0 * ldc + n0);
-    }
-  }
-}
-
-// float -> bfloat16 bits, rounded to nearest even, NaN kept a (quiet) NaN: c10::BFloat16's constructor rounds the
-// same way, but its branch on NaN kept the gate loop scalar (measured: the loop took ~30% of a C1 step).
-inline __attribute__((always_inline)) uint16_t bfloat16_bits(float value) {
-  uint32_t bits;
-  std::memcpy(&bits, &value, sizeof(bits));
-  const uint32_t rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
-  const uint32_t mask = 0u - static_cast<uint32_t>(value != value);
-  return static_cast<uint16_t>((0x7fc0u & mask) | (rounded & ~mask));
-}
 
 // Units [j0, j1) of one row. The gate blocks come as separate restrict parameters (GCC honours restrict on
 // parameters, not on locals): through one pointer at offsets k * H it could not tell the kept gates' stores from
@@ -101,7 +78,7 @@ void forward(const Bf16LstmParams& p) {
     // The input projection of every step at once: [T * B, I] . w_ih^T, its row and column tiles shared out.
     const int64_t rows = T * B, row_tiles = (rows + kRowTile - 1) / kRowTile;
     at::parallel_for(0, row_tiles, 1, [&](int64_t first, int64_t last) {
-      gemm_tiles(std::min(rows, last * kRowTile) - first * kRowTile, G, I, p.x + first * kRowTile * I, I,
+      bf16_gemm_tiles(std::min(rows, last * kRowTile) - first * kRowTile, G, I, p.x + first * kRowTile * I, I,
                  p.w_ih_packed, 0, pre + first * kRowTile * pre_stride, pre_stride, false);
       at::native::cpublas::brgemm_release();
     });
@@ -115,10 +92,10 @@ void forward(const Bf16LstmParams& p) {
       if (j1 > j0) {
         for (int64_t gate = 0; gate < 4; ++gate) {
           if (input_per_step) {
-            gemm_tiles(B, j1 - j0, I, p.x + t * B * I, I, p.w_ih_packed, gate * H + j0, pre_t + gate * H + j0,
+            bf16_gemm_tiles(B, j1 - j0, I, p.x + t * B * I, I, p.w_ih_packed, gate * H + j0, pre_t + gate * H + j0,
                        pre_stride, false);
           }
-          gemm_tiles(B, j1 - j0, H, h_prev, H, p.w_hh_packed, gate * H + j0, pre_t + gate * H + j0, pre_stride,
+          bf16_gemm_tiles(B, j1 - j0, H, h_prev, H, p.w_hh_packed, gate * H + j0, pre_t + gate * H + j0, pre_stride,
                      true);
         }
         units(p, j0, j1, pre_t, pre_stride, p.output + t * B * H);
@@ -127,13 +104,6 @@ void forward(const Bf16LstmParams& p) {
     }
     at::native::cpublas::brgemm_release();
   });
-}
-
-inline __attribute__((always_inline)) float bfloat16_value(uint16_t bits) {
-  const uint32_t wide = static_cast<uint32_t>(bits) << 16;
-  float value;
-  std::memcpy(&value, &wide, sizeof(value));
-  return value;
 }
 
 // Units [j0, j1) of one row backward (restrict parameters: see row_units).
@@ -182,7 +152,7 @@ void backward(const Bf16LstmBackwardParams& p) {
       if (j1 > j0) units(p, t, j0, j1);
       sync();
       if (j1 > j0) {
-        gemm_tiles(B, j1 - j0, 4 * H, p.d_pre + t * B * 4 * H, 4 * H, p.w_hh_packed, j0, p.dh + j0, H, false);
+        bf16_gemm_tiles(B, j1 - j0, 4 * H, p.d_pre + t * B * 4 * H, 4 * H, p.w_hh_packed, j0, p.dh + j0, H, false);
       }
     }
     at::native::cpublas::brgemm_release();
@@ -211,7 +181,7 @@ void gru_forward(const Bf16GruParams& p) {
   if (!input_per_step) {
     const int64_t rows = T * B, row_tiles = (rows + kRowTile - 1) / kRowTile;
     at::parallel_for(0, row_tiles, 1, [&](int64_t first, int64_t last) {
-      gemm_tiles(std::min(rows, last * kRowTile) - first * kRowTile, G, I, p.x + first * kRowTile * I, I,
+      bf16_gemm_tiles(std::min(rows, last * kRowTile) - first * kRowTile, G, I, p.x + first * kRowTile * I, I,
                  p.w_ih_packed, 0, in.data() + first * kRowTile * G, G, false);
       at::native::cpublas::brgemm_release();
     });
@@ -223,10 +193,10 @@ void gru_forward(const Bf16GruParams& p) {
       if (j1 > j0) {
         for (int64_t gate = 0; gate < 3; ++gate) {
           if (input_per_step) {
-            gemm_tiles(B, j1 - j0, I, p.x + t * B * I, I, p.w_ih_packed, gate * H + j0, in_t + gate * H + j0, G,
+            bf16_gemm_tiles(B, j1 - j0, I, p.x + t * B * I, I, p.w_ih_packed, gate * H + j0, in_t + gate * H + j0, G,
                        false);
           }
-          gemm_tiles(B, j1 - j0, H, h_prev, H, p.w_hh_packed, gate * H + j0, rec.data() + gate * H + j0, G, false);
+          bf16_gemm_tiles(B, j1 - j0, H, h_prev, H, p.w_hh_packed, gate * H + j0, rec.data() + gate * H + j0, G, false);
         }
         for (int64_t b = 0; b < B; ++b) {
           gru_row_units(H, j0, j1, in_t + b * G, rec.data() + b * G, p.b_ih, p.b_hh,

@@ -11,6 +11,7 @@
 #include "../lstm_params.h"
 #include "buffer_pool.h"
 #include "cpu_capability.h"
+#include "layer_norm_lstm_kernel.h"
 #include "lstm_bf16_kernel.h"
 #include "packed_weight_cache.h"
 
@@ -196,6 +197,54 @@ std::optional<GruForwardResult> gru_forward_bf16_op(const at::Tensor& x, const a
   p.output = output.mutable_data_ptr<c10::BFloat16>();
   gru_forward_bf16(p);
   return GruForwardResult{output, output[T - 1].clone(), at::empty({0}, x.options())};
+}
+
+std::optional<ForwardResult> layer_norm_lstm_forward_bf16_op(
+    const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& w_ih, const at::Tensor& w_hh,
+    const OptTensor& bias, const at::Tensor& ln_ih_weight, const OptTensor& ln_hh_weight,
+    const at::Tensor& ln_cell_weight, const at::Tensor& ln_cell_bias, const OptTensor& sequence_lengths,
+    const OptTensor& g_mask, int64_t groups, double eps, double forget_bias, bool carry_normalized_cell,
+    bool training) {
+  constexpr const char* op = "fastlstm::layer_norm_lstm";
+  if (x.scalar_type() != at::kBFloat16 || training || sequence_lengths || g_mask) return std::nullopt;
+  const LstmSizes s = check_layer_norm_lstm_inputs(op, x, h0, c0, w_ih, w_hh, bias, ln_ih_weight, ln_hh_weight,
+                                                   ln_cell_weight, ln_cell_bias, g_mask, groups);
+  TORCH_CHECK(eps > 0, op, ": expected eps > 0, got ", eps);
+  if (!serves(x, sequence_lengths, false, std::nullopt, s)) return std::nullopt;
+  const int64_t T = s.seq_len, B = s.batch, H = s.hidden_size;
+  const auto as_float = [&](const at::Tensor& t) { return t.to(at::kFloat).contiguous(); };
+  const at::Tensor bias_f = bias ? as_float(*bias) : at::zeros({4 * H}, x.options().dtype(at::kFloat));
+  const at::Tensor ln_ih_f = as_float(ln_ih_weight), ln_cw_f = as_float(ln_cell_weight),
+                   ln_cb_f = as_float(ln_cell_bias);
+  const at::Tensor ln_hh_f = ln_hh_weight ? as_float(*ln_hh_weight) : at::Tensor();
+  const at::Tensor x_dense = x.contiguous(), h0_dense = h0.contiguous();
+  const at::Tensor c = c0.to(at::kFloat, /*non_blocking=*/false, /*copy=*/true).contiguous();
+  const at::Tensor w_ih_packed = packed_weight(w_ih, PackedAs::Transposed, pack_transposed);
+  const at::Tensor w_hh_packed = packed_weight(w_hh, PackedAs::Transposed, pack_transposed);
+  const at::Tensor output = at::empty({T, B, H}, x.options());
+
+  LayerNormBf16Params p;
+  p.cell.seq_len = T;
+  p.cell.batch = B;
+  p.cell.input_size = s.input_size;
+  p.cell.hidden_size = H;
+  p.cell.groups = groups;
+  p.cell.eps = static_cast<float>(eps);
+  p.cell.forget_bias = static_cast<float>(forget_bias);
+  p.cell.carry_normalized_cell = carry_normalized_cell;
+  p.cell.bias = bias_f.const_data_ptr<float>();
+  p.cell.ln_ih_weight = ln_ih_f.const_data_ptr<float>();
+  p.cell.ln_hh_weight = ln_hh_weight ? ln_hh_f.const_data_ptr<float>() : nullptr;
+  p.cell.ln_cell_weight = ln_cw_f.const_data_ptr<float>();
+  p.cell.ln_cell_bias = ln_cb_f.const_data_ptr<float>();
+  p.x = x_dense.const_data_ptr<c10::BFloat16>();
+  p.h0 = h0_dense.const_data_ptr<c10::BFloat16>();
+  p.w_ih_packed = w_ih_packed.const_data_ptr<c10::BFloat16>();
+  p.w_hh_packed = w_hh_packed.const_data_ptr<c10::BFloat16>();
+  p.c = c.mutable_data_ptr<float>();
+  p.output = output.mutable_data_ptr<c10::BFloat16>();
+  layer_norm_lstm_forward_bf16(p);
+  return ForwardResult{output, output[T - 1].clone(), c.to(at::kBFloat16), at::empty({0}, x.options())};
 }
 
 }  // namespace fastlstm::cpu

@@ -1,4 +1,5 @@
-// The forward op's bfloat16 path on the CPU's bf16 matrix instructions (lstm_bf16_kernel.h).
+// The bfloat16 paths on the CPU's bf16 matrix instructions: the LSTM's forward and backward, the GRU's and the
+// layer-norm LSTM's inference (lstm_bf16_kernel.h, layer_norm_lstm_kernel.h).
 #pragma once
 
 #include <optional>
@@ -34,5 +35,13 @@ std::optional<GruForwardResult> gru_forward_bf16_op(const at::Tensor& x, const a
                                                    const at::Tensor& w_hh, const OptTensor& b_ih,
                                                    const OptTensor& b_hh, const OptTensor& sequence_lengths,
                                                    bool training, bool linear_before_reset);
+
+// The layer-norm LSTM op's result from its bf16 kernel (inference, no lengths, no g_mask), or nullopt (as above).
+std::optional<ForwardResult> layer_norm_lstm_forward_bf16_op(
+    const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& w_ih, const at::Tensor& w_hh,
+    const OptTensor& bias, const at::Tensor& ln_ih_weight, const OptTensor& ln_hh_weight,
+    const at::Tensor& ln_cell_weight, const at::Tensor& ln_cell_bias, const OptTensor& sequence_lengths,
+    const OptTensor& g_mask, int64_t groups, double eps, double forget_bias, bool carry_normalized_cell,
+    bool training);
 
 }  // namespace fastlstm::cpu

@@ -18,6 +18,7 @@ struct CpuKernels {
   static constexpr auto bf16_forward = &cpu::lstm_forward_bf16_op;
   static constexpr auto bf16_backward = &cpu::lstm_backward_bf16_op;
   static constexpr auto bf16_gru_forward = &cpu::gru_forward_bf16_op;
+  static constexpr auto bf16_layer_norm_forward = &cpu::layer_norm_lstm_forward_bf16_op;
   template <typename scalar_t>
   static void forward(const LstmParams<scalar_t>& p) {
     cpu::lstm_forward(p);
