@@ -43,7 +43,7 @@ class TorchCellBase(nn.Module):
 
     def to_torch(self):
         """The torch.nn module this one replaces, with its configuration and a copy of its weights (for what matches
-        modules by class, such as quantize_dynamic)."""
+        modules by torch's classes)."""
         first = self.weight_ih
         module = self.TORCH_CLASS(self.input_size, self.hidden_size, bias=self.bias, device=first.device,
                                   dtype=first.dtype)

@@ -69,8 +69,8 @@ class LSTM(TorchRNNChecks, StackParameters, nn.Module):
 
     def to_torch(self):
         """A torch.nn.LSTM with this module's configuration and a copy of its weights (same device, dtype and train
-        mode): for what matches modules by class, such as torch.ao.quantization.quantize_dynamic, which leaves
-        fastlstm.LSTM in float (`quantize_dynamic(lstm.to_torch(), {torch.nn.LSTM}, dtype=torch.qint8)`)."""
+        mode), for what matches modules by torch's classes. (int8: fastlstm.quantize_dynamic converts fastlstm's
+        modules itself, to fastlstm.quantized's.)"""
         first = self.weight_ih_l0
         module = nn.LSTM(self.input_size, self.hidden_size, num_layers=self.num_layers, bias=self.bias,
                          batch_first=self.batch_first, dropout=self.dropout, bidirectional=self.bidirectional,

@@ -32,6 +32,15 @@ def quantize_weight(weight):
     return values, scale.contiguous()
 
 
+def _check_float_module(cls, module):
+    """from_float's input: one of the float classes the int8 class replaces, carrying no other qconfig than int8."""
+    if not isinstance(module, cls.FLOAT_CLASSES):
+        names = " or ".join(f"{c.__module__}.{c.__name__}" for c in cls.FLOAT_CLASSES)
+        raise TypeError(f"fastlstm.quantized.{cls.__name__}.from_float: expected a {names}, got "
+                        f"{type(module).__name__}")
+    _check_qconfig(module)
+
+
 def _check_qconfig(module):
     """torch's convert passes modules carrying a qconfig; only int8 weights are served (float16 dynamic is not)."""
     qconfig = getattr(module, "qconfig", None)
@@ -97,13 +106,9 @@ class _QuantizedStack(_QuantizedWeights, nn.Module):
     @classmethod
     def from_float(cls, module, use_precomputed_fake_quant=False):
         """The int8 module of a float fastlstm / torch.nn module (its weights quantized per output channel)."""
-        if not isinstance(module, cls.FLOAT_CLASSES):
-            names = " or ".join(f"{c.__module__}.{c.__name__}" for c in cls.FLOAT_CLASSES)
-            raise TypeError(f"fastlstm.quantized.{cls.__name__}.from_float: expected a {names}, got "
-                            f"{type(module).__name__}")
+        _check_float_module(cls, module)
         if getattr(module, "proj_size", 0):
             raise ValueError(f"fastlstm.quantized.{cls.__name__}: proj_size > 0 is not supported by the int8 kernels")
-        _check_qconfig(module)
         quantized = cls(module.input_size, module.hidden_size, num_layers=module.num_layers, bias=module.bias,
                         batch_first=module.batch_first, dropout=module.dropout, bidirectional=module.bidirectional)
         with torch.no_grad():
@@ -179,11 +184,7 @@ class _QuantizedCell(_QuantizedWeights, nn.Module):
 
     @classmethod
     def from_float(cls, module, use_precomputed_fake_quant=False):
-        if not isinstance(module, cls.FLOAT_CLASSES):
-            names = " or ".join(f"{c.__module__}.{c.__name__}" for c in cls.FLOAT_CLASSES)
-            raise TypeError(f"fastlstm.quantized.{cls.__name__}.from_float: expected a {names}, got "
-                            f"{type(module).__name__}")
-        _check_qconfig(module)
+        _check_float_module(cls, module)
         quantized = cls(module.input_size, module.hidden_size, bias=module.bias)
         with torch.no_grad():
             quantized._load_layer("", module, "")
