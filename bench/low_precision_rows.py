@@ -91,6 +91,13 @@ def other_cell_rows(configs, repeats):
         r = measure({f"{name} float32": _run(wide, x, "inference"),
                      "fastlstm": _run(narrow, x.bfloat16(), "inference")}, repeats)
         rows.append(_ratio_row(f"{name} bf16 C1 inference, vs its float32", r, f"{name} float32", OTHER_CELLS_GOAL))
+    theirs = torch.nn.GRU(input_size, hidden).bfloat16()
+    ours = fastlstm.GRU(input_size, hidden)
+    ours.load_state_dict(theirs.state_dict())
+    ours.bfloat16()
+    r = measure({"torch.nn.GRU bf16": _run(theirs, x.bfloat16(), "inference"),
+                 "fastlstm": _run(ours, x.bfloat16(), "inference")}, repeats)
+    rows.append(_ratio_row("GRU bf16 C1 inference, vs torch.nn.GRU bf16", r, "torch.nn.GRU bf16", RATIO_GOAL))
     return rows
 
 
