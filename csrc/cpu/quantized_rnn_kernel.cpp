@@ -65,9 +65,10 @@ void quantize_rows(int64_t rows, int64_t k, const float* a, int64_t lda, Quantiz
   }
 }
 
-// c[m, n0 : n0 + n] = q[m, :] . W[n0 : n0 + n, :]^T in int32 (q's row stride lda), on brgemm's tiles.
+// c[m, n0 : n0 + n] = q[m, :] . W[n0 : n0 + n, :]^T in int32 (q's row stride lda), on brgemm's tiles. (scratch:
+// the float32 products' [m, n], unused here.)
 void int8_products(const Int8Weight& w, int64_t k, int64_t m, int64_t n0, int64_t n, const uint8_t* q, int64_t lda,
-                   int32_t* c, int64_t ldc) {
+                   int32_t* c, int64_t ldc, float*) {
   const int64_t k4 = int8_padded_k(k);
   for (int64_t m0 = 0; m0 < m; m0 += kRowTile) {
     for (int64_t block = n0; block < n0 + n; block += kInt8ColumnBlock) {
@@ -80,12 +81,11 @@ void int8_products(const Int8Weight& w, int64_t k, int64_t m, int64_t n0, int64_
 // The same as a float32 GEMM of the integers (see the header), back in the u8 products' sums (the dequantization
 // subtracts 128 * column_sums again).
 void int8_products(const Int8Weight& w, int64_t k, int64_t m, int64_t n0, int64_t n, const float* q, int64_t lda,
-                   int32_t* c, int64_t ldc) {
-  PooledScratch<float> product(m * n);
-  gemm<float>(false, true, m, n, k, 1.0f, q, lda, w.as_float + n0 * k, k, 0.0f, product.data(), n);
+                   int32_t* c, int64_t ldc, float* scratch) {
+  gemm<float>(false, true, m, n, k, 1.0f, q, lda, w.as_float + n0 * k, k, 0.0f, scratch, n);
   for (int64_t r = 0; r < m; ++r) {
     for (int64_t column = 0; column < n; ++column) {
-      c[r * ldc + n0 + column] = static_cast<int32_t>(std::nearbyint(product.data()[r * n + column])) +
+      c[r * ldc + n0 + column] = static_cast<int32_t>(std::nearbyint(scratch[r * n + column])) +
                                  128 * w.column_sums[n0 + column];
     }
   }
@@ -171,7 +171,9 @@ void forward_with(const QuantizedRnnParams& p) {
   at::parallel_for(0, T * B, 64, [&](int64_t first, int64_t last) {
     quantize_rows(last - first, I, p.x + first * I, I, x_quantized.data() + first * I4, x_scale.data() + first);
     if (input_at_once) {
-      int8_products(p.w_ih, I, last - first, 0, G, x_quantized.data() + first * I4, I4, x_sums.data() + first * G, G);
+      PooledScratch<float> scratch(std::is_same_v<Quantized, float> ? (last - first) * G : 0);
+      int8_products(p.w_ih, I, last - first, 0, G, x_quantized.data() + first * I4, I4, x_sums.data() + first * G, G,
+                    scratch.data());
       release_tiles(x_quantized.data());
     }
   });
@@ -180,7 +182,7 @@ void forward_with(const QuantizedRnnParams& p) {
   // previous h for itself (cheaper than a second barrier per step), and writes the next h into the other buffer.
   run_team(team_size(T, B, H, gates), H, [&](int64_t j0, int64_t j1, const auto& sync) {
     PooledScratch<Quantized> h_quantized(B * H4);
-    PooledScratch<float> h_scale(B);
+    PooledScratch<float> h_scale(B), scratch(std::is_same_v<Quantized, float> ? B * (j1 - j0) : 0);
     for (int64_t t = 0; t < T; ++t) {
       const float* h_prev = h_buffers.data() + (t % 2) * B * H;
       float* h_next = h_buffers.data() + ((t + 1) % 2) * B * H;
@@ -189,9 +191,10 @@ void forward_with(const QuantizedRnnParams& p) {
         for (int64_t gate = 0; gate < gates; ++gate) {
           if (!input_at_once) {
             int8_products(p.w_ih, I, B, gate * H + j0, j1 - j0, x_quantized.data() + t * B * I4, I4, x_sums.data(),
-                          G);
+                          G, scratch.data());
           }
-          int8_products(p.w_hh, H, B, gate * H + j0, j1 - j0, h_quantized.data(), H4, h_sums.data(), G);
+          int8_products(p.w_hh, H, B, gate * H + j0, j1 - j0, h_quantized.data(), H4, h_sums.data(), G,
+                        scratch.data());
         }
         const int32_t* x_sums_t = x_sums.data() + (input_at_once ? t * B * G : 0);
         for (int64_t b = 0; b < B; ++b) {
